@@ -1,0 +1,49 @@
+"""The paper's shallow baselines as deepsad detectors.
+
+OC-SVM, Isolation Forest, KDE and SSAD share the interface of
+:class:`~deepsad.detectors.DeepSAD`: ``fit(X, y)`` with semi-labels (+1 labeled normal,
+-1 labeled anomaly, 0 unlabeled; the unsupervised methods validate and then ignore
+them), ``anomaly_score(X)`` (higher = more anomalous), scikit-learn's
+``score_samples`` / ``decision_function`` / ``predict``, and ``save(path)`` /
+``deepsad.load(path)``. Hyperparameter selection is a separate, named step:
+:mod:`deepsad.baselines.selection`.
+"""
+
+from __future__ import annotations
+
+from deepsad.baselines._qp import QPSolverError
+from deepsad.baselines.iforest import IsolationForestDetector
+from deepsad.baselines.kde import KDEDetector
+from deepsad.baselines.ocsvm import OCSVM
+from deepsad.baselines.selection import (
+    PAPER_OCSVM_GRID,
+    PAPER_SSAD_GRID,
+    SelectionResult,
+    paper_test_subset,
+    select_hyperparameters,
+    validation_split,
+)
+from deepsad.baselines.ssad import SSAD
+
+#: Stable names of the shallow methods (used by configs, the CLI and saved models).
+SHALLOW_METHODS: dict[str, type] = {
+    "ocsvm": OCSVM,
+    "iforest": IsolationForestDetector,
+    "kde": KDEDetector,
+    "ssad": SSAD,
+}
+
+__all__ = [
+    "PAPER_OCSVM_GRID",
+    "PAPER_SSAD_GRID",
+    "SHALLOW_METHODS",
+    "IsolationForestDetector",
+    "KDEDetector",
+    "OCSVM",
+    "QPSolverError",
+    "SSAD",
+    "SelectionResult",
+    "paper_test_subset",
+    "select_hyperparameters",
+    "validation_split",
+]

@@ -1,0 +1,422 @@
+"""The machinery Deep SAD and Deep SVDD share.
+
+One fit pipeline (validate → build phi → optional autoencoder pretraining with a real
+weight transfer → centre → train phi → threshold) parameterised by a per-batch
+objective that each subclass supplies. Model and training stay separate: networks come
+from :mod:`deepsad.models`, the loop from :mod:`deepsad.training`.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, OutlierMixin
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+
+from deepsad.detectors.scoring import AnomalyScoreMixin, check_contamination
+from deepsad.errors import InvalidInputError
+from deepsad.models import (
+    Autoencoder,
+    LeNetSpec,
+    MLPSpec,
+    build_decoder,
+    build_encoder,
+    default_spec,
+    init_weights_,
+    spec_from_dict,
+    spec_to_dict,
+)
+from deepsad.training import (
+    OptimizerConfig,
+    make_generator,
+    map_batches,
+    reconstruction_loss,
+    resolve_device,
+    seed_from_random_state,
+    squared_distance,
+    train,
+)
+from deepsad.validation import check_fraction, check_milestones, check_positive_int, check_X
+
+logger = logging.getLogger(__name__)
+
+#: Centre coordinates closer to zero than this are pushed out to +-CENTER_MIN_ABS: a
+#: coordinate near zero lets phi reach the centre trivially with zero weights.
+CENTER_MIN_ABS = 0.1
+
+#: Elements (samples x features) per scoring batch; large batches amortise overhead.
+SCORING_BATCH_ELEMENTS = 2**22
+
+
+def _as_network_param(network: Any) -> Any:
+    """Accept a spec given as a dict (e.g. from JSON) as well as a spec object."""
+    if isinstance(network, dict):
+        return spec_from_dict(network)
+    return network
+
+
+class BaseDeepDetector(AnomalyScoreMixin, OutlierMixin, BaseEstimator):
+    """Shared fit/score machinery of the hypersphere detectors (not for direct use).
+
+    Subclasses define ``__init__`` (parameters only), ``fit`` (which calls
+    :meth:`_fit_hypersphere`) and :meth:`_make_objective`.
+    """
+
+    # Parameters every deep detector has; subclasses list them in their __init__.
+    network: Any
+    decoder: Any
+    epochs: int
+    lr: float
+    lr_milestones: Any
+    weight_decay: float
+    batch_size: int
+    pretrain: bool
+    pretrain_epochs: int
+    pretrain_lr: float
+    pretrain_lr_milestones: Any
+    pretrain_weight_decay: float
+    output_activation: str
+    standardize: bool
+    contamination: Any
+    device: Any
+    random_state: Any
+    verbose: bool
+
+    # ------------------------------------------------------------------ validation
+    def _check_params(self) -> None:
+        check_positive_int("epochs", self.epochs, allow_zero=True)
+        check_positive_int("pretrain_epochs", self.pretrain_epochs, allow_zero=True)
+        check_positive_int("batch_size", self.batch_size)
+        for name in ("lr", "pretrain_lr"):
+            check_fraction(name, getattr(self, name), low=0.0, high=float("inf"), low_inclusive=False, high_inclusive=False)
+        for name in ("weight_decay", "pretrain_weight_decay"):
+            check_fraction(name, getattr(self, name), low=0.0, high=float("inf"), low_inclusive=True, high_inclusive=False)
+        check_milestones("lr_milestones", self.lr_milestones)
+        check_milestones("pretrain_lr_milestones", self.pretrain_lr_milestones)
+        check_contamination(self.contamination)
+        if self.output_activation not in ("auto", "sigmoid", "identity"):
+            raise InvalidInputError(
+                f"output_activation must be 'auto', 'sigmoid' or 'identity', got {self.output_activation!r}"
+            )
+        network = _as_network_param(self.network)
+        if not (network == "auto" or isinstance(network, (MLPSpec, LeNetSpec, nn.Module))):
+            raise InvalidInputError(
+                "network must be 'auto', an MLPSpec / LeNetSpec (or its dict), or a torch.nn.Module "
+                f"encoder, got {self.network!r}"
+            )
+        if self.decoder is not None and not isinstance(self.decoder, nn.Module):
+            raise InvalidInputError(f"decoder must be None or a torch.nn.Module, got {self.decoder!r}")
+        if isinstance(network, nn.Module) and self.pretrain and self.pretrain_epochs > 0 and self.decoder is None:
+            raise InvalidInputError(
+                "pretraining a custom network needs its decoder: pass decoder=<nn.Module>, or pretrain=False"
+            )
+
+    # ------------------------------------------------------------------ networks
+    def _build_encoder(self, generator: torch.Generator) -> nn.Module:
+        """A fresh phi: built from the spec and Glorot-initialised, or a copy of the user's module."""
+        network = _as_network_param(self.network)
+        if isinstance(network, nn.Module):
+            return copy.deepcopy(network)
+        encoder = build_encoder(self.spec_, self.input_shape_)
+        init_weights_(encoder, generator)
+        return encoder
+
+    def _build_decoder(self, generator: torch.Generator) -> nn.Module:
+        if self.decoder is not None:
+            return copy.deepcopy(self.decoder)
+        decoder = build_decoder(self.spec_, self.input_shape_, output_activation=self.output_activation_)
+        init_weights_(decoder, generator)
+        return decoder
+
+    def _resolve_output_activation(self, X: np.ndarray) -> str:
+        """``auto``: a sigmoid output when the data lie in [0, 1] (images), else identity."""
+        if self.output_activation != "auto":
+            return self.output_activation
+        return "sigmoid" if float(X.min()) >= 0.0 and float(X.max()) <= 1.0 else "identity"
+
+    def _to_device(self, module: nn.Module) -> nn.Module:
+        module = module.to(self._device)
+        if len(self.input_shape_) == 3:
+            # channels_last makes the small LeNets markedly faster on CPU (DESIGN §6)
+            module = module.to(memory_format=torch.channels_last)
+        return module
+
+    def _as_tensor(self, X: np.ndarray) -> torch.Tensor:
+        tensor = torch.from_numpy(X).to(self._device)
+        if tensor.ndim == 4:
+            tensor = tensor.contiguous(memory_format=torch.channels_last)
+        return tensor
+
+    @property
+    def _device(self) -> torch.device:
+        return resolve_device(self.device)
+
+    def _scoring_batch_size(self) -> int:
+        return max(1, SCORING_BATCH_ELEMENTS // max(1, self.n_features_in_))
+
+    # ------------------------------------------------------------------ fit pipeline
+    def _pretrain(self, encoder: nn.Module, X: torch.Tensor, generator: torch.Generator) -> nn.Module:
+        """Train an autoencoder whose encoder has phi's architecture; return the trained encoder state holder."""
+        autoencoder = self._to_device(Autoencoder(encoder, self._build_decoder(generator)))
+        config = OptimizerConfig(
+            epochs=self.pretrain_epochs,
+            lr=self.pretrain_lr,
+            milestones=check_milestones("pretrain_lr_milestones", self.pretrain_lr_milestones),
+            weight_decay=self.pretrain_weight_decay,
+            batch_size=self.batch_size,
+        )
+
+        def batch_loss(indices: torch.Tensor) -> torch.Tensor:
+            batch = X[indices]
+            return reconstruction_loss(autoencoder(batch), batch)
+
+        self.pretrain_loss_history_ = train(
+            autoencoder,
+            batch_loss,
+            X.shape[0],
+            config,
+            generator=generator,
+            device=self._device,
+            progress=self.verbose,
+            description="pretraining autoencoder",
+        )
+        autoencoder.eval()
+        return autoencoder
+
+    def _init_center(self, phi: nn.Module, X: torch.Tensor, semi_labels: torch.Tensor) -> torch.Tensor:
+        """Mean representation of all samples except labeled anomalies, small coordinates pushed out."""
+        keep = semi_labels != -1
+        if not bool(keep.any()):
+            raise InvalidInputError(
+                "every training sample is a labeled anomaly; the centre needs unlabeled or labeled-normal samples"
+            )
+        phi.eval()
+        z = map_batches(phi, X[keep], batch_size=self._scoring_batch_size())  # (n_kept, rep_dim)
+        center = z.mean(dim=0)
+        small = center.abs() < CENTER_MIN_ABS
+        center[small & (center < 0)] = -CENTER_MIN_ABS
+        center[small & (center >= 0)] = CENTER_MIN_ABS
+        return center
+
+    def _make_objective(
+        self, phi: nn.Module, X: torch.Tensor, semi_labels: torch.Tensor, center: torch.Tensor
+    ) -> Callable[[torch.Tensor], torch.Tensor]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _semi_labels(self, y: Any, n_samples: int) -> np.ndarray:
+        """Validated semi-labels for ``fit``; unsupervised detectors ignore ``y``."""
+        return np.zeros(n_samples, dtype=np.int8)
+
+    def _fit_hypersphere(self, X: Any, y: Any) -> "BaseDeepDetector":
+        """Fit pipeline shared by Deep SAD and Deep SVDD."""
+        self._check_params()
+        X_np = check_X(self, X, reset=True, min_samples=2)
+        semi_labels_np = self._semi_labels(y, X_np.shape[0])
+        network = _as_network_param(self.network)
+        if isinstance(network, nn.Module):
+            self.spec_ = None
+        else:
+            self.spec_ = default_spec(self.input_shape_) if network == "auto" else network
+        X_np = self._fit_standardizer(X_np)
+        self.output_activation_ = self._resolve_output_activation(X_np)
+        seed = seed_from_random_state(self.random_state)
+        generator = make_generator(seed)
+        device = self._device
+
+        X_t = self._as_tensor(X_np)
+        semi_labels = torch.from_numpy(semi_labels_np.astype(np.int64)).to(device)
+        phi = self._to_device(self._build_encoder(generator))
+
+        self.pretrain_loss_history_ = []
+        self.autoencoder_ = None
+        if self.pretrain and self.pretrain_epochs > 0:
+            autoencoder = self._pretrain(self._to_device(self._build_encoder(generator)), X_t, generator)
+            # the transfer: strict=True fails loudly if a single parameter or buffer
+            # does not match (the reference code's prefix bug copied nothing silently)
+            phi.load_state_dict(autoencoder.encoder.state_dict(), strict=True)
+            self.autoencoder_ = autoencoder
+
+        center = self._init_center(phi, X_t, semi_labels)
+        config = OptimizerConfig(
+            epochs=self.epochs,
+            lr=self.lr,
+            milestones=check_milestones("lr_milestones", self.lr_milestones),
+            weight_decay=self.weight_decay,
+            batch_size=self.batch_size,
+        )
+        objective = self._make_objective(phi, X_t, semi_labels, center)
+        self.loss_history_ = train(
+            phi,
+            objective,
+            X_np.shape[0],
+            config,
+            generator=generator,
+            device=device,
+            progress=self.verbose,
+            description=f"training {type(self).__name__}",
+        )
+        phi.eval()
+        self.network_ = phi
+        self.center_ = center.detach().to("cpu").numpy().astype(np.float32)
+        self.n_labeled_normal_ = int((semi_labels_np == 1).sum())
+        self.n_labeled_anomaly_ = int((semi_labels_np == -1).sum())
+        train_scores = self._distances(X_t)
+        self._set_threshold(train_scores, natural_threshold=self._natural_threshold(train_scores))
+        return self
+
+    def _fit_standardizer(self, X: np.ndarray) -> np.ndarray:
+        """With ``standardize=True``: learn per-feature mean and scale, return the scaled data."""
+        self.scaler_mean_ = None
+        self.scaler_scale_ = None
+        if not self.standardize:
+            return X
+        if X.ndim != 2:
+            raise InvalidInputError("standardize=True applies to tabular (n, d) data only; scale images yourself")
+        mean = X.mean(axis=0, dtype=np.float64)
+        scale = X.std(axis=0, dtype=np.float64)
+        scale[scale == 0] = 1.0  # constant features stay at zero instead of becoming NaN
+        self.scaler_mean_, self.scaler_scale_ = mean.astype(np.float32), scale.astype(np.float32)
+        return self._standardized(X)
+
+    def _standardized(self, X: np.ndarray) -> np.ndarray:
+        if getattr(self, "scaler_mean_", None) is None:
+            return X
+        return ((X - self.scaler_mean_) / self.scaler_scale_).astype(np.float32)
+
+    def _natural_threshold(self, train_scores: np.ndarray) -> float | None:
+        """The method's own boundary on the anomaly-score scale, if it has one."""
+        return None
+
+    # ------------------------------------------------------------------ scoring
+    def _distances(self, X_t: torch.Tensor) -> np.ndarray:
+        center = torch.from_numpy(self.center_).to(X_t.device)
+
+        def distance(batch: torch.Tensor) -> torch.Tensor:
+            return squared_distance(self.network_(batch), center).sqrt()
+
+        self.network_.eval()
+        return map_batches(distance, X_t, batch_size=self._scoring_batch_size()).to("cpu").double().numpy()
+
+    def anomaly_score(self, X: Any) -> np.ndarray:
+        """Distance of each sample's representation to the centre: higher = more anomalous.
+
+        Parameters
+        ----------
+        X : array-like or torch.Tensor of shape (n_samples, ...)
+            Samples shaped like the training data.
+
+        Returns
+        -------
+        numpy.ndarray of shape (n_samples,), dtype float64
+        """
+        check_is_fitted(self, "network_")
+        X_np = self._standardized(check_X(self, X, reset=False))
+        self.network_.to(self._device)
+        return self._distances(self._as_tensor(X_np))
+
+    def embed(self, X: Any) -> np.ndarray:
+        """Representations phi(X) of shape (n_samples, rep_dim), e.g. for inspection or plots."""
+        check_is_fitted(self, "network_")
+        X_np = self._standardized(check_X(self, X, reset=False))
+        self.network_.to(self._device).eval()
+        z = map_batches(self.network_, self._as_tensor(X_np), batch_size=self._scoring_batch_size())
+        return z.to("cpu").numpy()
+
+    # ------------------------------------------------------------------ persistence hooks
+    def save(self, path: Any) -> None:
+        """Save the fitted detector to the directory ``path`` (safetensors weights + JSON).
+
+        See :func:`deepsad.save`.
+        """
+        from deepsad.persistence import save
+
+        save(self, path)
+
+    def _params_to_json(self) -> dict[str, Any]:
+        params = self.get_params(deep=False)
+        network = _as_network_param(params["network"])
+        if isinstance(network, (MLPSpec, LeNetSpec)):
+            params["network"] = spec_to_dict(network)
+        elif isinstance(network, nn.Module):
+            params["network"] = {"type": "custom", "class": type(network).__qualname__}
+        if isinstance(params["decoder"], nn.Module):
+            params["decoder"] = {"type": "custom", "class": type(params["decoder"]).__qualname__}
+        for name in ("lr_milestones", "pretrain_lr_milestones"):
+            params[name] = list(check_milestones(name, params[name]))
+        if not (params["random_state"] is None or isinstance(params["random_state"], int)):
+            params["random_state"] = None  # generator objects are not reproducible from JSON
+        params["device"] = str(params["device"])
+        return params
+
+    def _export_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        arrays = {f"network.{k}": v.detach().to("cpu").numpy() for k, v in self.network_.state_dict().items()}
+        arrays["center"] = self.center_
+        if self.scaler_mean_ is not None:
+            arrays["scaler_mean"], arrays["scaler_scale"] = self.scaler_mean_, self.scaler_scale_
+        if self.autoencoder_ is not None:
+            arrays.update(
+                {f"autoencoder.{k}": v.detach().to("cpu").numpy() for k, v in self.autoencoder_.state_dict().items()}
+            )
+        meta = {
+            "input_shape": list(self.input_shape_),
+            "n_features_in": self.n_features_in_,
+            "spec": spec_to_dict(self.spec_) if self.spec_ is not None else None,
+            "output_activation": self.output_activation_,
+            "threshold": self.threshold_,
+            "offset": self.offset_,
+            "loss_history": self.loss_history_,
+            "pretrain_loss_history": self.pretrain_loss_history_,
+            "n_labeled_normal": self.n_labeled_normal_,
+            "n_labeled_anomaly": self.n_labeled_anomaly_,
+            "has_autoencoder": self.autoencoder_ is not None,
+        }
+        if hasattr(self, "feature_names_in_"):
+            meta["feature_names_in"] = [str(name) for name in self.feature_names_in_]
+        return arrays, meta
+
+    def _import_state(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+        self.input_shape_ = tuple(meta["input_shape"])
+        self.n_features_in_ = int(meta["n_features_in"])
+        self.spec_ = spec_from_dict(meta["spec"]) if meta["spec"] is not None else None
+        self.output_activation_ = meta["output_activation"]
+        network = _as_network_param(self.network)
+        if self.spec_ is None and not isinstance(network, nn.Module):
+            raise InvalidInputError(
+                "this model was trained with a custom network module; pass the same architecture "
+                "to deepsad.load(path, network=...)"
+            )
+        generator = make_generator(0)  # weights are overwritten below; the seed is irrelevant
+        phi = self._build_encoder(generator)
+        phi.load_state_dict(_state_with_prefix(arrays, "network."), strict=True)
+        self.network_ = phi.eval()
+        self.autoencoder_ = None
+        if meta["has_autoencoder"]:
+            if self.spec_ is None and self.decoder is None:
+                logger.info("custom network saved with an autoencoder but no decoder given; autoencoder not restored")
+            else:
+                autoencoder = Autoencoder(self._build_encoder(generator), self._build_decoder(generator))
+                autoencoder.load_state_dict(_state_with_prefix(arrays, "autoencoder."), strict=True)
+                self.autoencoder_ = autoencoder.eval()
+        self.center_ = np.asarray(arrays["center"], dtype=np.float32)
+        self.scaler_mean_ = np.asarray(arrays["scaler_mean"]) if "scaler_mean" in arrays else None
+        self.scaler_scale_ = np.asarray(arrays["scaler_scale"]) if "scaler_scale" in arrays else None
+        self.threshold_ = float(meta["threshold"])
+        self.offset_ = float(meta["offset"])
+        self.loss_history_ = list(meta["loss_history"])
+        self.pretrain_loss_history_ = list(meta["pretrain_loss_history"])
+        self.n_labeled_normal_ = int(meta["n_labeled_normal"])
+        self.n_labeled_anomaly_ = int(meta["n_labeled_anomaly"])
+        if "feature_names_in" in meta:
+            self.feature_names_in_ = np.asarray(meta["feature_names_in"], dtype=object)
+        if len(self.input_shape_) == 3:
+            self.network_ = self.network_.to(memory_format=torch.channels_last)
+
+
+def _state_with_prefix(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, torch.Tensor]:
+    return {k[len(prefix) :]: torch.from_numpy(np.array(v)) for k, v in arrays.items() if k.startswith(prefix)}

@@ -1,0 +1,176 @@
+"""Deep SAD: deep semi-supervised anomaly detection (Ruff et al., ICLR 2020)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from deepsad.detectors.deep_base import BaseDeepDetector
+from deepsad.training import deep_sad_loss, squared_distance
+from deepsad.validation import check_fraction, check_semi_labels
+
+
+class DeepSAD(BaseDeepDetector):
+    """Deep Semi-supervised Anomaly Detection.
+
+    Maps the data with a bias-free network phi into a space where unlabeled and
+    labeled-normal samples concentrate around a fixed centre ``c`` while labeled
+    anomalies are pushed away (paper Eq. 7). The anomaly score is ``||phi(x) - c||``.
+
+    Parameters
+    ----------
+    network : "auto", MLPSpec, LeNetSpec, dict or torch.nn.Module, default="auto"
+        The network phi. ``"auto"`` picks the paper's network from the input shape
+        (LeNet for 1x28x28 and 3x32x32 images, an MLP for vectors). A user module must
+        be bias-free with no bounded activations to avoid hypersphere collapse.
+    decoder : torch.nn.Module or None, default=None
+        Decoder for pretraining a custom ``network``; built automatically for specs.
+    eta : float, default=1.0
+        Weight of the labeled terms relative to the unlabeled ones.
+    eps : float, default=1e-6
+        Added to distances of labeled samples so labeled anomalies give finite losses.
+    epochs : int, default=150
+        Training epochs of phi.
+    lr : float, default=1e-4
+        Adam learning rate; multiplied by 0.1 at each of ``lr_milestones``.
+    lr_milestones : sequence of int, default=(50,)
+        Epochs after which the learning rate drops tenfold (the paper's two phases).
+    weight_decay : float, default=1e-6
+        L2 weight decay (the paper's lambda).
+    batch_size : int, default=200
+        Mini-batch size for pretraining and training.
+    pretrain : bool, default=True
+        Pretrain an autoencoder whose encoder has phi's architecture and start phi from
+        its weights.
+    pretrain_epochs : int, default=150
+    pretrain_lr : float, default=1e-4
+    pretrain_lr_milestones : sequence of int, default=(50,)
+    pretrain_weight_decay : float, default=5e-4
+        The reference implementation's autoencoder weight decay.
+    output_activation : {"auto", "sigmoid", "identity"}, default="auto"
+        Decoder output: ``auto`` uses a sigmoid when the training data lie in [0, 1].
+    standardize : bool, default=False
+        Tabular data only: scale each feature to zero mean and unit variance with the
+        training statistics (stored with the model and applied when scoring), as the
+        paper does for the ODDS benchmarks.
+    contamination : "auto" or float in (0, 0.5], default="auto"
+        Expected fraction of anomalies; sets ``offset_`` from the training scores
+        (``"auto"``: 0.1).
+    device : str or torch.device, default="auto"
+        ``"auto"`` uses CUDA when available, else the CPU.
+    random_state : int, RandomState, Generator or None, default=None
+        Seeds weight initialisation and shuffling; an int makes CPU runs reproducible.
+    verbose : bool, default=False
+        Show progress bars.
+
+    Attributes
+    ----------
+    network_ : torch.nn.Module
+        Trained phi (evaluation mode).
+    center_ : numpy.ndarray of shape (rep_dim,)
+        Hypersphere centre.
+    autoencoder_ : Autoencoder or None
+        The pretrained autoencoder (its encoder is the starting point of phi).
+    spec_ : MLPSpec, LeNetSpec or None
+        The network specification used (None for a custom module).
+    loss_history_, pretrain_loss_history_ : list of float
+        Mean loss per epoch.
+    threshold_ : float
+        Anomaly-score threshold; ``offset_ = -threshold_``.
+    input_shape_ : tuple of int
+        Shape of one training sample; ``n_features_in_`` is its size.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from deepsad import DeepSAD
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(300, 5)).astype("float32")
+    >>> y = np.zeros(300, dtype=int); y[:3] = -1  # three labeled anomalies
+    >>> est = DeepSAD(epochs=2, pretrain_epochs=2, random_state=0).fit(X, y)
+    >>> est.anomaly_score(X[:2]).shape
+    (2,)
+    """
+
+    def __init__(
+        self,
+        *,
+        network: Any = "auto",
+        decoder: nn.Module | None = None,
+        eta: float = 1.0,
+        eps: float = 1e-6,
+        epochs: int = 150,
+        lr: float = 1e-4,
+        lr_milestones: Any = (50,),
+        weight_decay: float = 1e-6,
+        batch_size: int = 200,
+        pretrain: bool = True,
+        pretrain_epochs: int = 150,
+        pretrain_lr: float = 1e-4,
+        pretrain_lr_milestones: Any = (50,),
+        pretrain_weight_decay: float = 5e-4,
+        output_activation: str = "auto",
+        standardize: bool = False,
+        contamination: Any = "auto",
+        device: Any = "auto",
+        random_state: Any = None,
+        verbose: bool = False,
+    ) -> None:
+        self.network = network
+        self.decoder = decoder
+        self.eta = eta
+        self.eps = eps
+        self.epochs = epochs
+        self.lr = lr
+        self.lr_milestones = lr_milestones
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.pretrain = pretrain
+        self.pretrain_epochs = pretrain_epochs
+        self.pretrain_lr = pretrain_lr
+        self.pretrain_lr_milestones = pretrain_lr_milestones
+        self.pretrain_weight_decay = pretrain_weight_decay
+        self.output_activation = output_activation
+        self.standardize = standardize
+        self.contamination = contamination
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def fit(self, X: Any, y: Any = None) -> "DeepSAD":
+        """Fit Deep SAD.
+
+        Parameters
+        ----------
+        X : array-like or torch.Tensor of shape (n_samples, n_features) or (n_samples, c, h, w)
+            Training samples (finite values).
+        y : array-like of shape (n_samples,) or None
+            Semi-labels: +1 labeled normal, -1 labeled anomaly, 0 unlabeled. ``None``
+            means all unlabeled, which makes Deep SAD the one-class Deep SVDD.
+
+        Returns
+        -------
+        DeepSAD
+            The fitted estimator.
+        """
+        check_fraction("eta", self.eta, low=0.0, high=float("inf"), low_inclusive=False, high_inclusive=False)
+        check_fraction("eps", self.eps, low=0.0, high=float("inf"), low_inclusive=False, high_inclusive=False)
+        return self._fit_hypersphere(X, y)
+
+    def _semi_labels(self, y: Any, n_samples: int) -> np.ndarray:
+        return check_semi_labels(y, n_samples)
+
+    def _make_objective(
+        self, phi: nn.Module, X: torch.Tensor, semi_labels: torch.Tensor, center: torch.Tensor
+    ) -> Callable[[torch.Tensor], torch.Tensor]:
+        eta, eps = float(self.eta), float(self.eps)
+
+        def objective(indices: torch.Tensor) -> torch.Tensor:
+            dist_sq = squared_distance(phi(X[indices]), center)  # (batch,)
+            return deep_sad_loss(dist_sq, semi_labels[indices], eta=eta, eps=eps)
+
+        return objective

@@ -1,0 +1,44 @@
+"""Neural networks of deepsad: encoders phi, mirrored decoders, and their specs.
+
+Only ``nn.Module``\\ s and the frozen-dataclass specs that describe them; training lives
+in :mod:`deepsad.training`. Encoders follow the paper's collapse-prevention rules: no
+bias terms, BatchNorm without affine parameters, leaky ReLU, no bounded activation.
+
+Examples
+--------
+>>> import torch
+>>> from deepsad.models import LeNetSpec, build_encoder, init_weights_
+>>> phi = build_encoder(LeNetSpec("mnist"), (1, 28, 28))
+>>> init_weights_(phi, torch.Generator().manual_seed(0))
+>>> phi(torch.rand(5, 1, 28, 28)).shape
+torch.Size([5, 32])
+"""
+
+from __future__ import annotations
+
+from deepsad.models.autoencoder import Autoencoder
+from deepsad.models.build import build_decoder, build_encoder, representation_dim
+from deepsad.models.init import init_weights_
+from deepsad.models.lenet import LENET_ARCHITECTURES, LeNetArchitecture, LeNetDecoder, LeNetEncoder
+from deepsad.models.mlp import MLPDecoder, MLPEncoder
+from deepsad.models.specs import LeNetSpec, MLPSpec, NetworkSpec, default_spec, spec_from_dict, spec_to_dict
+
+__all__ = [
+    "LENET_ARCHITECTURES",
+    "Autoencoder",
+    "LeNetArchitecture",
+    "LeNetDecoder",
+    "LeNetEncoder",
+    "LeNetSpec",
+    "MLPDecoder",
+    "MLPEncoder",
+    "MLPSpec",
+    "NetworkSpec",
+    "build_decoder",
+    "build_encoder",
+    "default_spec",
+    "init_weights_",
+    "representation_dim",
+    "spec_from_dict",
+    "spec_to_dict",
+]

@@ -1,0 +1,32 @@
+"""Layer blocks shared by the MLP and LeNet networks."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from deepsad.errors import InvalidInputError
+
+#: Output activations a decoder can end with.
+OUTPUT_ACTIVATIONS = ("sigmoid", "identity")
+
+
+def dense_block(in_features: int, out_features: int, *, negative_slope: float, bn_eps: float) -> list[nn.Module]:
+    """Linear (no bias) -> BatchNorm1d (no affine) -> leaky ReLU.
+
+    No bias and no affine BN shift: a constant offset would let phi map every input to
+    the centre (hypersphere collapse, Ruff et al. 2018, Prop. 2).
+    """
+    return [
+        nn.Linear(in_features, out_features, bias=False),
+        nn.BatchNorm1d(out_features, eps=bn_eps, affine=False),
+        nn.LeakyReLU(negative_slope),
+    ]
+
+
+def output_activation_module(name: str) -> nn.Module:
+    """``nn.Sigmoid()`` for ``"sigmoid"`` (data in [0, 1]), ``nn.Identity()`` for ``"identity"``."""
+    if name == "sigmoid":
+        return nn.Sigmoid()
+    if name == "identity":
+        return nn.Identity()
+    raise InvalidInputError(f"output_activation must be one of {list(OUTPUT_ACTIVATIONS)}, got {name!r}")

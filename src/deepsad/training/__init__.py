@@ -1,0 +1,30 @@
+"""Training machinery: losses as pure functions, one generic trainer, device helpers."""
+
+from deepsad.training.device import make_generator, resolve_device, seed_from_random_state
+from deepsad.training.losses import (
+    deep_sad_loss,
+    one_class_loss,
+    per_sample_reconstruction_error,
+    reconstruction_loss,
+    soft_boundary_loss,
+    solve_radius,
+    squared_distance,
+)
+from deepsad.training.trainer import OptimizerConfig, batch_slices, map_batches, train
+
+__all__ = [
+    "OptimizerConfig",
+    "batch_slices",
+    "deep_sad_loss",
+    "make_generator",
+    "map_batches",
+    "one_class_loss",
+    "per_sample_reconstruction_error",
+    "reconstruction_loss",
+    "resolve_device",
+    "seed_from_random_state",
+    "soft_boundary_loss",
+    "solve_radius",
+    "squared_distance",
+    "train",
+]

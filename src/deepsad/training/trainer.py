@@ -1,0 +1,154 @@
+"""One generic mini-batch trainer over in-memory tensors.
+
+The data live as tensors on the device; a batch is a slice of an index permutation,
+so there is no per-sample Dataset/DataLoader work. The caller supplies a closure that
+maps a batch of indices to a scalar loss, which keeps the trainer free of any
+method-specific logic (and of metrics).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from deepsad.errors import TrainingError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class OptimizerConfig:
+    """Adam with a step learning-rate schedule (the paper's two-phase schedule by default).
+
+    Attributes
+    ----------
+    epochs : int
+        Passes over the training data.
+    lr : float
+        Initial learning rate.
+    milestones : tuple of int
+        Epochs after which the learning rate is multiplied by ``lr_decay``
+        (paper: 1e-4 for 50 epochs, then 1e-5).
+    weight_decay : float
+        L2 penalty added by Adam (the paper's lambda).
+    batch_size : int
+        Mini-batch size.
+    lr_decay : float
+        Factor applied at each milestone.
+    """
+
+    epochs: int
+    lr: float
+    milestones: tuple[int, ...]
+    weight_decay: float
+    batch_size: int
+    lr_decay: float = 0.1
+
+
+def batch_slices(n_samples: int, batch_size: int) -> list[tuple[int, int]]:
+    """Start/stop pairs covering ``range(n_samples)`` in batches of ``batch_size``.
+
+    A trailing batch of a single sample is merged into the previous one: BatchNorm
+    cannot normalise one sample in training mode, and dropping it would silently
+    ignore data.
+    """
+    bounds = [(start, min(start + batch_size, n_samples)) for start in range(0, n_samples, batch_size)]
+    if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
+        last_start = bounds[-2][0]
+        bounds = bounds[:-2] + [(last_start, n_samples)]
+    return bounds
+
+
+def train(
+    module: nn.Module,
+    batch_loss: Callable[[torch.Tensor], torch.Tensor],
+    n_samples: int,
+    config: OptimizerConfig,
+    *,
+    generator: torch.Generator,
+    device: torch.device,
+    progress: bool = False,
+    description: str = "training",
+) -> list[float]:
+    """Train ``module`` by minimising ``batch_loss`` over shuffled mini-batches.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        Holds every trainable parameter; put in training mode here.
+    batch_loss : callable
+        Maps a 1-D ``int64`` tensor of sample indices (on ``device``) to a scalar loss.
+    n_samples : int
+        Number of training samples; indices range over ``0 .. n_samples - 1``.
+    config : OptimizerConfig
+        Optimiser settings.
+    generator : torch.Generator
+        CPU generator for the shuffling, so runs are reproducible.
+    device : torch.device
+        Device of the data and module.
+    progress : bool
+        Show a tqdm progress bar over epochs.
+    description : str
+        Label of the progress bar and log lines.
+
+    Returns
+    -------
+    list of float
+        Mean training loss of each epoch.
+
+    Raises
+    ------
+    TrainingError
+        If the loss becomes NaN or infinite.
+    """
+    history: list[float] = []
+    if config.epochs == 0:
+        return history
+    optimizer = torch.optim.Adam(module.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(
+        optimizer, milestones=list(config.milestones), gamma=config.lr_decay
+    )
+    bounds = batch_slices(n_samples, config.batch_size)
+    module.train()
+    epochs = range(config.epochs)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(epochs, desc=description, unit="epoch", leave=False)
+        epochs = bar
+    for epoch in epochs:
+        order = torch.randperm(n_samples, generator=generator).to(device)
+        # summed on the device; one host sync per epoch instead of one per batch
+        total = torch.zeros((), device=device)
+        for start, stop in bounds:
+            indices = order[start:stop]
+            optimizer.zero_grad(set_to_none=True)
+            loss = batch_loss(indices)
+            loss.backward()
+            optimizer.step()
+            total += loss.detach() * (stop - start)
+        scheduler.step()
+        epoch_loss = float(total) / n_samples
+        if not torch.isfinite(torch.tensor(epoch_loss)):
+            raise TrainingError(
+                f"{description}: the loss became {epoch_loss} in epoch {epoch + 1}; "
+                "lower the learning rate or check the data scaling"
+            )
+        history.append(epoch_loss)
+        if bar is not None:
+            bar.set_postfix(loss=f"{epoch_loss:.5g}")
+        logger.debug("%s epoch %d/%d loss %.6g", description, epoch + 1, config.epochs, epoch_loss)
+    return history
+
+
+@torch.inference_mode()
+def map_batches(
+    fn: Callable[[torch.Tensor], torch.Tensor], X: torch.Tensor, *, batch_size: int
+) -> torch.Tensor:
+    """Apply ``fn`` to ``X`` in batches under inference mode and concatenate the results."""
+    return torch.cat([fn(X[start : start + batch_size]) for start in range(0, X.shape[0], batch_size)])

@@ -1,0 +1,151 @@
+"""Save -> load -> identical scores; corrupt or tampered model directories are refused."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import deepsad
+from deepsad import DeepSAD, DeepSVDD
+from deepsad.errors import ModelFileError
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 5)).astype(np.float32) * 3 + 1
+    y = np.zeros(120, dtype=np.int64)
+    y[:3] = -1
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    X, y = data
+    return DeepSAD(epochs=2, pretrain_epochs=2, batch_size=50, standardize=True, random_state=0).fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: DeepSAD(epochs=2, pretrain_epochs=2, batch_size=50, random_state=0, contamination=0.05),
+        lambda: DeepSVDD(objective="soft-boundary", radius_warmup_epochs=0, epochs=2, pretrain=False, random_state=0),
+    ],
+)
+def test_save_load_gives_identical_scores(tmp_path, data, make):
+    X, y = data
+    est = make().fit(X, y)
+    est.save(tmp_path / "model")
+    loaded = deepsad.load(tmp_path / "model")
+    assert type(loaded) is type(est)
+    assert loaded.get_params() == est.get_params() | {"device": "auto"}
+    np.testing.assert_array_equal(loaded.anomaly_score(X), est.anomaly_score(X))
+    np.testing.assert_array_equal(loaded.predict(X), est.predict(X))
+    assert loaded.threshold_ == est.threshold_
+    assert loaded.loss_history_ == est.loss_history_
+
+
+def test_standardization_and_autoencoder_are_restored(tmp_path, data, fitted):
+    X, _ = data
+    fitted.save(tmp_path / "m")
+    loaded = deepsad.load(tmp_path / "m")
+    np.testing.assert_array_equal(loaded.scaler_mean_, fitted.scaler_mean_)
+    np.testing.assert_array_equal(loaded.anomaly_score(X), fitted.anomaly_score(X))
+    for key, value in fitted.autoencoder_.state_dict().items():
+        assert np.array_equal(loaded.autoencoder_.state_dict()[key].numpy(), value.numpy())
+
+
+def test_the_files_are_safetensors_and_json_without_pickle(tmp_path, fitted):
+    fitted.save(tmp_path / "m")
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["model.json", "weights.safetensors"]
+    content = json.loads((tmp_path / "m" / "model.json").read_text())
+    assert content["class"] == "DeepSAD"
+    assert content["versions"]["deepsad"] == deepsad.__version__
+    raw = (tmp_path / "m" / "weights.safetensors").read_bytes()
+    assert b"\x80\x04" not in raw[:16]  # no pickle protocol header
+
+
+def _flip_byte(path, offset):
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def test_a_changed_byte_in_the_weights_is_refused(tmp_path, fitted):
+    fitted.save(tmp_path / "m")
+    weights = tmp_path / "m" / "weights.safetensors"
+    _flip_byte(weights, len(weights.read_bytes()) - 10)
+    with pytest.raises(ModelFileError, match="checksum"):
+        deepsad.load(tmp_path / "m")
+
+
+def test_truncated_weights_are_refused(tmp_path, fitted):
+    fitted.save(tmp_path / "m")
+    weights = tmp_path / "m" / "weights.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(ModelFileError, match="truncated or modified"):
+        deepsad.load(tmp_path / "m")
+
+
+@pytest.mark.parametrize("needle", ['"threshold": ', '"eta": ', '"n_labeled_anomaly": '])
+def test_a_changed_value_in_the_json_is_refused(tmp_path, fitted, needle):
+    fitted.save(tmp_path / "m")
+    config = tmp_path / "m" / "model.json"
+    text = config.read_text()
+    position = text.index(needle) + len(needle)
+    _flip_byte(config, position)  # a digit becomes another digit or character
+    with pytest.raises(ModelFileError, match="modified|corrupt"):
+        deepsad.load(tmp_path / "m")
+
+
+def test_a_changed_whitespace_byte_in_the_json_is_refused(tmp_path, fitted):
+    fitted.save(tmp_path / "m")
+    config = tmp_path / "m" / "model.json"
+    config.write_text(config.read_text().replace("\n", "\n ", 1))
+    with pytest.raises(ModelFileError, match="modified"):
+        deepsad.load(tmp_path / "m")
+
+
+def test_invalid_json_is_refused(tmp_path, fitted):
+    fitted.save(tmp_path / "m")
+    (tmp_path / "m" / "model.json").write_text("{not json")
+    with pytest.raises(ModelFileError, match="corrupt"):
+        deepsad.load(tmp_path / "m")
+
+
+def test_missing_directory_and_files(tmp_path, fitted):
+    with pytest.raises(ModelFileError, match="not found"):
+        deepsad.load(tmp_path / "nowhere")
+    fitted.save(tmp_path / "m")
+    (tmp_path / "m" / "weights.safetensors").unlink()
+    with pytest.raises(ModelFileError, match="missing"):
+        deepsad.load(tmp_path / "m")
+    (tmp_path / "m" / "model.json").unlink()
+    with pytest.raises(ModelFileError, match="missing"):
+        deepsad.load(tmp_path / "m")
+
+
+def test_saving_an_unfitted_model_is_refused(tmp_path):
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        DeepSAD().save(tmp_path / "m")
+
+
+def test_a_cuda_trained_model_loads_on_cpu(tmp_path, fitted, data, monkeypatch):
+    """Weights are stored device-free; a model saved with device='cuda' scores on the CPU."""
+    X, _ = data
+    fitted.save(tmp_path / "m")
+    config = tmp_path / "m" / "model.json"
+    content = json.loads(config.read_text())
+    content.pop("content_sha256")
+    content["params"]["device"] = "cuda"
+    from deepsad.persistence import _canonical, _sha256
+
+    content["content_sha256"] = _sha256(_canonical(content).encode())
+    config.write_text(_canonical(content))
+    loaded = deepsad.load(tmp_path / "m", device="cpu")
+    assert loaded.device == "cpu"
+    np.testing.assert_array_equal(loaded.anomaly_score(X), fitted.anomaly_score(X))
