@@ -219,9 +219,8 @@ def load(
         params["network"] = network
     if isinstance(params.get("decoder"), dict):
         params["decoder"] = decoder
-    for key in ("lr_milestones", "pretrain_lr_milestones"):
-        if isinstance(params.get(key), list):
-            params[key] = tuple(params[key])
+    # JSON has no tuples; sequence parameters were tuples when saved
+    params = {key: tuple(value) if isinstance(value, list) else value for key, value in params.items()}
     if "device" in params:
         params["device"] = device
     try:
