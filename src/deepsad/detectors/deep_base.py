@@ -140,16 +140,15 @@ class BaseDeepDetector(AnomalyScoreMixin, OutlierMixin, BaseEstimator):
             return self.output_activation
         return "sigmoid" if float(X.min()) >= 0.0 and float(X.max()) <= 1.0 else "identity"
 
-    def _to_device(self, module: nn.Module) -> nn.Module:
+    def _to_device(self, module: nn.Module, *, channels_last: bool = False) -> nn.Module:
         module = module.to(self._device)
-        if len(self.input_shape_) == 3:
-            # channels_last makes the small LeNets markedly faster on CPU (DESIGN §6)
+        if channels_last and len(self.input_shape_) == 3:
             module = module.to(memory_format=torch.channels_last)
         return module
 
-    def _as_tensor(self, X: np.ndarray) -> torch.Tensor:
+    def _as_tensor(self, X: np.ndarray, *, channels_last: bool = False) -> torch.Tensor:
         tensor = torch.from_numpy(X).to(self._device)
-        if tensor.ndim == 4:
+        if channels_last and tensor.ndim == 4:
             tensor = tensor.contiguous(memory_format=torch.channels_last)
         return tensor
 
@@ -163,7 +162,10 @@ class BaseDeepDetector(AnomalyScoreMixin, OutlierMixin, BaseEstimator):
     # ------------------------------------------------------------------ fit pipeline
     def _pretrain(self, encoder: nn.Module, X: torch.Tensor, generator: torch.Generator) -> nn.Module:
         """Train an autoencoder whose encoder has phi's architecture; return the trained encoder state holder."""
-        autoencoder = self._to_device(Autoencoder(encoder, self._build_decoder(generator)))
+        # channels_last makes the LeNet autoencoders ~1.4x faster on CPU (DESIGN §6), while
+        # the encoder alone (phi) trains faster in the default layout (measured: 0.50 vs
+        # 0.83 s per MNIST epoch), so only pretraining uses it
+        autoencoder = self._to_device(Autoencoder(encoder, self._build_decoder(generator)), channels_last=True)
         config = OptimizerConfig(
             epochs=self.pretrain_epochs,
             lr=self.pretrain_lr,
@@ -236,7 +238,9 @@ class BaseDeepDetector(AnomalyScoreMixin, OutlierMixin, BaseEstimator):
         self.pretrain_loss_history_ = []
         self.autoencoder_ = None
         if self.pretrain and self.pretrain_epochs > 0:
-            autoencoder = self._pretrain(self._to_device(self._build_encoder(generator)), X_t, generator)
+            autoencoder = self._pretrain(
+                self._build_encoder(generator), self._as_tensor(X_np, channels_last=True), generator
+            )
             # the transfer: strict=True fails loudly if a single parameter or buffer
             # does not match (the reference code's prefix bug copied nothing silently)
             phi.load_state_dict(autoencoder.encoder.state_dict(), strict=True)
@@ -414,8 +418,6 @@ class BaseDeepDetector(AnomalyScoreMixin, OutlierMixin, BaseEstimator):
         self.n_labeled_anomaly_ = int(meta["n_labeled_anomaly"])
         if "feature_names_in" in meta:
             self.feature_names_in_ = np.asarray(meta["feature_names_in"], dtype=object)
-        if len(self.input_shape_) == 3:
-            self.network_ = self.network_.to(memory_format=torch.channels_last)
 
 
 def _state_with_prefix(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, torch.Tensor]:
