@@ -45,6 +45,12 @@ def _registry() -> dict[str, type]:
         SHALLOW_METHODS = {}
     for cls in SHALLOW_METHODS.values():
         classes[cls.__name__] = cls
+    try:
+        from deepsad.baselines import DEEP_BASELINES
+    except ImportError:
+        DEEP_BASELINES = {}
+    for cls in DEEP_BASELINES.values():
+        classes[cls.__name__] = cls
     return classes
 
 

@@ -12,6 +12,8 @@ them), ``anomaly_score(X)`` (higher = more anomalous), scikit-learn's
 from __future__ import annotations
 
 from deepsad.baselines._qp import QPSolverError
+from deepsad.baselines.cae import CAE
+from deepsad.baselines.hybrid import Hybrid
 from deepsad.baselines.iforest import IsolationForestDetector
 from deepsad.baselines.kde import KDEDetector
 from deepsad.baselines.ocsvm import OCSVM
@@ -24,6 +26,7 @@ from deepsad.baselines.selection import (
     validation_split,
 )
 from deepsad.baselines.ssad import SSAD
+from deepsad.baselines.supervised import SupervisedClassifier
 
 #: Stable names of the shallow methods (used by configs, the CLI and saved models).
 SHALLOW_METHODS: dict[str, type] = {
@@ -33,7 +36,18 @@ SHALLOW_METHODS: dict[str, type] = {
     "ssad": SSAD,
 }
 
+#: The deep baselines of the paper (Appendix E), by stable name.
+DEEP_BASELINES: dict[str, type] = {
+    "cae": CAE,
+    "supervised": SupervisedClassifier,
+    "hybrid": Hybrid,
+}
+
 __all__ = [
+    "CAE",
+    "DEEP_BASELINES",
+    "Hybrid",
+    "SupervisedClassifier",
     "PAPER_OCSVM_GRID",
     "PAPER_SSAD_GRID",
     "SHALLOW_METHODS",
