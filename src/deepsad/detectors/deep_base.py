@@ -191,6 +191,24 @@ class BaseDeepDetector(AnomalyScoreMixin, OutlierMixin, BaseEstimator):
         autoencoder.eval()
         return autoencoder
 
+    @staticmethod
+    def _transfer_encoder(autoencoder: nn.Module, phi: nn.Module) -> None:
+        """Copy the autoencoder's encoder weights into phi.
+
+        ``strict=True`` fails loudly if a single parameter or buffer does not match (the
+        reference code's prefix bug silently copied nothing).
+        """
+        encoder = getattr(autoencoder, "encoder", None)
+        if not isinstance(encoder, nn.Module):
+            raise InvalidInputError(
+                f"autoencoder must be a deepsad.models.Autoencoder (with an .encoder), got {type(autoencoder).__name__}"
+            )
+        try:
+            phi.load_state_dict(encoder.state_dict(), strict=True)
+        except RuntimeError as error:
+            first = str(error).strip().splitlines()[0]
+            raise InvalidInputError(f"the given autoencoder's encoder does not match the network: {first}") from None
+
     def _init_center(self, phi: nn.Module, X: torch.Tensor, semi_labels: torch.Tensor) -> torch.Tensor:
         """Mean representation of all samples except labeled anomalies, small coordinates pushed out."""
         keep = semi_labels != -1
@@ -215,8 +233,8 @@ class BaseDeepDetector(AnomalyScoreMixin, OutlierMixin, BaseEstimator):
         """Validated semi-labels for ``fit``; unsupervised detectors ignore ``y``."""
         return np.zeros(n_samples, dtype=np.int8)
 
-    def _fit_hypersphere(self, X: Any, y: Any) -> "BaseDeepDetector":
-        """Fit pipeline shared by Deep SAD and Deep SVDD."""
+    def _fit_hypersphere(self, X: Any, y: Any, autoencoder: nn.Module | None = None) -> "BaseDeepDetector":
+        """Fit pipeline shared by Deep SAD and Deep SVDD (``autoencoder``: see ``fit``)."""
         self._check_params()
         X_np = check_X(self, X, reset=True, min_samples=2)
         semi_labels_np = self._semi_labels(y, X_np.shape[0])
@@ -228,7 +246,11 @@ class BaseDeepDetector(AnomalyScoreMixin, OutlierMixin, BaseEstimator):
         X_np = self._fit_standardizer(X_np)
         self.output_activation_ = self._resolve_output_activation(X_np)
         seed = seed_from_random_state(self.random_state)
-        generator = make_generator(seed)
+        # independent streams for pretraining and for the rest of the fit, so that a fit
+        # given an autoencoder trained earlier with the same seed (the experiment runner's
+        # cache) continues exactly as if it had pretrained that autoencoder itself
+        pretrain_seed, train_seed = (int(s) for s in np.random.SeedSequence(seed).generate_state(2))
+        generator = make_generator(train_seed)
         device = self._device
 
         X_t = self._as_tensor(X_np)
@@ -237,14 +259,19 @@ class BaseDeepDetector(AnomalyScoreMixin, OutlierMixin, BaseEstimator):
 
         self.pretrain_loss_history_ = []
         self.autoencoder_ = None
-        if self.pretrain and self.pretrain_epochs > 0:
-            autoencoder = self._pretrain(
-                self._build_encoder(generator), self._as_tensor(X_np, channels_last=True), generator
+        self.autoencoder_reused_ = autoencoder is not None
+        if autoencoder is not None:
+            self._transfer_encoder(autoencoder, phi)
+            self.autoencoder_ = autoencoder.eval()
+        elif self.pretrain and self.pretrain_epochs > 0:
+            pretrain_generator = make_generator(pretrain_seed)
+            trained = self._pretrain(
+                self._build_encoder(pretrain_generator),
+                self._as_tensor(X_np, channels_last=True),
+                pretrain_generator,
             )
-            # the transfer: strict=True fails loudly if a single parameter or buffer
-            # does not match (the reference code's prefix bug copied nothing silently)
-            phi.load_state_dict(autoencoder.encoder.state_dict(), strict=True)
-            self.autoencoder_ = autoencoder
+            self._transfer_encoder(trained, phi)
+            self.autoencoder_ = trained
 
         center = self._init_center(phi, X_t, semi_labels)
         config = OptimizerConfig(

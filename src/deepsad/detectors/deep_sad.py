@@ -141,7 +141,7 @@ class DeepSAD(BaseDeepDetector):
         self.random_state = random_state
         self.verbose = verbose
 
-    def fit(self, X: Any, y: Any = None) -> "DeepSAD":
+    def fit(self, X: Any, y: Any = None, *, autoencoder: nn.Module | None = None) -> "DeepSAD":
         """Fit Deep SAD.
 
         Parameters
@@ -151,6 +151,13 @@ class DeepSAD(BaseDeepDetector):
         y : array-like of shape (n_samples,) or None
             Semi-labels: +1 labeled normal, -1 labeled anomaly, 0 unlabeled. ``None``
             means all unlabeled, which makes Deep SAD the one-class Deep SVDD.
+        autoencoder : deepsad.models.Autoencoder, optional
+            A trained autoencoder to use instead of pretraining one (e.g. the
+            ``autoencoder_`` of an earlier fit on the same data with the same network
+            and pretraining settings): its encoder weights are copied into phi and
+            pretraining is skipped. With the same ``random_state`` the result equals a
+            fit that pretrained that autoencoder itself. It is kept (not copied) as
+            ``autoencoder_``.
 
         Returns
         -------
@@ -159,7 +166,7 @@ class DeepSAD(BaseDeepDetector):
         """
         check_fraction("eta", self.eta, low=0.0, high=float("inf"), low_inclusive=False, high_inclusive=False)
         check_fraction("eps", self.eps, low=0.0, high=float("inf"), low_inclusive=False, high_inclusive=False)
-        return self._fit_hypersphere(X, y)
+        return self._fit_hypersphere(X, y, autoencoder)
 
     def _semi_labels(self, y: Any, n_samples: int) -> np.ndarray:
         return check_semi_labels(y, n_samples)

@@ -99,7 +99,7 @@ threshold_, offset_, input_shape_, n_features_in_
         self.random_state = random_state
         self.verbose = verbose
 
-    def fit(self, X: Any, y: Any = None) -> "DeepSVDD":
+    def fit(self, X: Any, y: Any = None, *, autoencoder: nn.Module | None = None) -> "DeepSVDD":
         """Fit Deep SVDD on ``X``.
 
         Parameters
@@ -107,6 +107,13 @@ threshold_, offset_, input_shape_, n_features_in_
         X : array-like or torch.Tensor of shape (n_samples, n_features) or (n_samples, c, h, w)
         y : ignored
             Deep SVDD is unsupervised; use :class:`deepsad.DeepSAD` to use labels.
+        autoencoder : deepsad.models.Autoencoder, optional
+            A trained autoencoder to use instead of pretraining one (e.g. the
+            ``autoencoder_`` of an earlier fit on the same data with the same network
+            and pretraining settings): its encoder weights are copied into phi and
+            pretraining is skipped. With the same ``random_state`` the result equals a
+            fit that pretrained that autoencoder itself. It is kept (not copied) as
+            ``autoencoder_``.
 
         Returns
         -------
@@ -117,7 +124,7 @@ threshold_, offset_, input_shape_, n_features_in_
         check_fraction("nu", self.nu, low=0.0, high=1.0, low_inclusive=False, high_inclusive=True)
         check_positive_int("radius_warmup_epochs", self.radius_warmup_epochs, allow_zero=True)
         self.radius_ = None
-        return self._fit_hypersphere(X, y)
+        return self._fit_hypersphere(X, y, autoencoder)
 
     def _make_objective(
         self, phi: nn.Module, X: torch.Tensor, semi_labels: torch.Tensor, center: torch.Tensor

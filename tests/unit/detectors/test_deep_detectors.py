@@ -228,3 +228,31 @@ def test_bad_parameters_name_the_parameter(tabular, params, message):
 def test_unknown_svdd_objective_is_refused(tabular):
     with pytest.raises(InvalidInputError, match="objective"):
         DeepSVDD(objective="hard").fit(tabular[0])
+
+
+@pytest.mark.parametrize("detector", [DeepSAD, DeepSVDD])
+def test_a_given_autoencoder_replaces_pretraining_with_the_same_result(tabular, detector):
+    X, y = tabular
+    own = detector(**FAST).fit(X, y)
+    reused = detector(**FAST).fit(X, y, autoencoder=own.autoencoder_)
+    assert reused.autoencoder_reused_ and not own.autoencoder_reused_
+    assert reused.autoencoder_ is own.autoencoder_
+    assert reused.pretrain_loss_history_ == []
+    np.testing.assert_array_equal(reused.anomaly_score(X), own.anomaly_score(X))
+
+
+def test_deep_sad_and_deep_svdd_pretrain_the_same_autoencoder(tabular):
+    X, y = tabular
+    sad = DeepSAD(**FAST).fit(X, y)
+    svdd = DeepSVDD(**FAST).fit(X)
+    for key, value in sad.autoencoder_.state_dict().items():
+        assert torch.equal(value, svdd.autoencoder_.state_dict()[key]), key
+
+
+def test_an_autoencoder_of_another_architecture_is_refused(tabular):
+    X, y = tabular
+    other = DeepSAD(network=MLPSpec(hidden_sizes=(8,), rep_dim=4), **FAST).fit(X, y)
+    with pytest.raises(InvalidInputError, match="does not match the network"):
+        DeepSAD(**FAST).fit(X, y, autoencoder=other.autoencoder_)
+    with pytest.raises(InvalidInputError, match="must be a deepsad.models.Autoencoder"):
+        DeepSAD(**FAST).fit(X, y, autoencoder=nn.Linear(6, 6))
