@@ -53,14 +53,27 @@ class BaseShallowDetector(AnomalyScoreMixin, OutlierMixin, BaseEstimator):
         and density computations then run in float64 on those values, both at fit and at
         scoring time, so a restored model scores identically.
         """
+        standardize = check_bool("standardize", getattr(self, "standardize", False))
         X32 = check_X(self, X, reset=True, allow_nd=False, min_samples=min_samples)
         semi_labels = check_semi_labels(y, X32.shape[0])
         self.n_labeled_normal_ = int(np.sum(semi_labels == 1))
         self.n_labeled_anomaly_ = int(np.sum(semi_labels == -1))
-        return X32.astype(np.float64), semi_labels
+        X64 = X32.astype(np.float64)
+        self.scaler_mean_ = self.scaler_scale_ = None
+        if standardize:
+            # training statistics only; constant features get scale 1 so they map to 0
+            self.scaler_mean_ = X64.mean(axis=0)
+            std = X64.std(axis=0)
+            self.scaler_scale_ = np.where(std > 0, std, 1.0)
+        return self._standardized(X64), semi_labels
 
     def _validate_score_input(self, X: Any) -> np.ndarray:
-        return check_X(self, X, reset=False, allow_nd=False).astype(np.float64)
+        return self._standardized(check_X(self, X, reset=False, allow_nd=False).astype(np.float64))
+
+    def _standardized(self, X: np.ndarray) -> np.ndarray:
+        if getattr(self, "scaler_mean_", None) is None:
+            return X
+        return (X - self.scaler_mean_) / self.scaler_scale_
 
     def _unsupervised_training_set(
         self, X: np.ndarray, semi_labels: np.ndarray, drop_labeled_anomalies: bool, *, min_samples: int = 2
@@ -119,6 +132,10 @@ class BaseShallowDetector(AnomalyScoreMixin, OutlierMixin, BaseEstimator):
         }
         if hasattr(self, "feature_names_in_"):
             meta["feature_names_in"] = [str(name) for name in self.feature_names_in_]
+        if getattr(self, "scaler_mean_", None) is not None:
+            # JSON floats round-trip float64 exactly (shortest repr), so scores are unchanged
+            meta["scaler_mean"] = [float(v) for v in self.scaler_mean_]
+            meta["scaler_scale"] = [float(v) for v in self.scaler_scale_]
         return meta
 
     def _restore_common(self, meta: dict[str, Any]) -> None:
@@ -130,3 +147,7 @@ class BaseShallowDetector(AnomalyScoreMixin, OutlierMixin, BaseEstimator):
         self.n_labeled_anomaly_ = int(meta["n_labeled_anomaly"])
         if "feature_names_in" in meta:
             self.feature_names_in_ = np.asarray(meta["feature_names_in"], dtype=object)
+        self.scaler_mean_ = self.scaler_scale_ = None
+        if "scaler_mean" in meta:
+            self.scaler_mean_ = np.asarray(meta["scaler_mean"], dtype=np.float64)
+            self.scaler_scale_ = np.asarray(meta["scaler_scale"], dtype=np.float64)

@@ -69,6 +69,9 @@ class IsolationForestDetector(BaseShallowDetector):
         Fraction of features each tree may split on (1.0 in the original method).
     drop_labeled_anomalies : bool, default=False
         Train without the samples labeled as anomalies (``y == -1``).
+    standardize : bool, default=False
+        Standardize features with the training mean and standard deviation (stored
+        with the model and applied at scoring time).
     contamination : "auto" or float in (0, 0.5], default="auto"
         ``"auto"`` flags scores above 0.5 (the original paper's boundary); a fraction
         puts the threshold at that quantile of the training scores.
@@ -98,6 +101,7 @@ class IsolationForestDetector(BaseShallowDetector):
         max_samples: int = 256,
         max_features: float = 1.0,
         drop_labeled_anomalies: bool = False,
+        standardize: bool = False,
         contamination: float | str = "auto",
         random_state: Any = None,
     ) -> None:
@@ -105,6 +109,7 @@ class IsolationForestDetector(BaseShallowDetector):
         self.max_samples = max_samples
         self.max_features = max_features
         self.drop_labeled_anomalies = drop_labeled_anomalies
+        self.standardize = standardize
         self.contamination = contamination
         self.random_state = random_state
 

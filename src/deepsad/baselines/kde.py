@@ -108,6 +108,9 @@ class KDEDetector(BaseShallowDetector):
         Folds for ``bandwidth="cv"``.
     drop_labeled_anomalies : bool, default=False
         Train without the samples labeled as anomalies (``y == -1``).
+    standardize : bool, default=False
+        Standardize features with the training mean and standard deviation (stored
+        with the model and applied at scoring time).
     contamination : "auto" or float in (0, 0.5], default="auto"
         A density has no natural boundary: ``"auto"`` flags the top 10% of training
         scores; a fraction flags that share.
@@ -132,6 +135,7 @@ class KDEDetector(BaseShallowDetector):
         bandwidth_grid: Sequence[float] | None = None,
         cv: int = 5,
         drop_labeled_anomalies: bool = False,
+        standardize: bool = False,
         contamination: float | str = "auto",
         random_state: Any = None,
     ) -> None:
@@ -139,6 +143,7 @@ class KDEDetector(BaseShallowDetector):
         self.bandwidth_grid = bandwidth_grid
         self.cv = cv
         self.drop_labeled_anomalies = drop_labeled_anomalies
+        self.standardize = standardize
         self.contamination = contamination
         self.random_state = random_state
 

@@ -55,6 +55,9 @@ class OCSVM(BaseShallowDetector):
     drop_labeled_anomalies : bool, default=False
         Train without the samples labeled as anomalies (``y == -1``). By default the
         labels are ignored and every sample is used, as in the paper.
+    standardize : bool, default=False
+        Standardize features with the training mean and standard deviation (stored
+        with the model and applied at scoring time).
     contamination : "auto" or float in (0, 0.5], default="auto"
         ``"auto"`` keeps the SVM's own boundary (decision function 0); a fraction puts
         the threshold at that quantile of the training scores.
@@ -83,6 +86,7 @@ class OCSVM(BaseShallowDetector):
         max_iter: int = -1,
         cache_size: float = 200,
         drop_labeled_anomalies: bool = False,
+        standardize: bool = False,
         contamination: float | str = "auto",
     ) -> None:
         self.gamma = gamma
@@ -91,6 +95,7 @@ class OCSVM(BaseShallowDetector):
         self.max_iter = max_iter
         self.cache_size = cache_size
         self.drop_labeled_anomalies = drop_labeled_anomalies
+        self.standardize = standardize
         self.contamination = contamination
 
     def _check_params(self) -> None:

@@ -207,6 +207,9 @@ class SSAD(BaseShallowDetector):
         :class:`~deepsad.baselines._qp.QPSolverError` (a ``TrainingError``).
     tol : float, default=1e-7
         Absolute gap and feasibility tolerance of the solver (relative gap: ``10 * tol``).
+    standardize : bool, default=False
+        Standardize features with the training mean and standard deviation (stored
+        with the model and applied at scoring time).
     contamination : "auto" or float in (0, 0.5], default="auto"
         ``"auto"``: the SVM boundary (``anomaly_score > 0`` is anomalous); a fraction
         puts the threshold at that quantile of the training scores.
@@ -249,6 +252,7 @@ class SSAD(BaseShallowDetector):
         n_components: int = 1000,
         max_iter: int = 100,
         tol: float = 1e-7,
+        standardize: bool = False,
         contamination: float | str = "auto",
         random_state: Any = None,
     ) -> None:
@@ -262,6 +266,7 @@ class SSAD(BaseShallowDetector):
         self.n_components = n_components
         self.max_iter = max_iter
         self.tol = tol
+        self.standardize = standardize
         self.contamination = contamination
         self.random_state = random_state
 

@@ -183,3 +183,18 @@ def test_auc_floor_on_odds(name, dataset, odds_split):
     auc = roc_auc_score(data.y_test, est.anomaly_score(data.X_test))
     assert auc >= floor, f"{name} on {dataset}: AUC {auc:.4f} < floor {floor}"
     assert 1.0 - auc < floor  # a sign flip would fail
+
+
+@pytest.mark.parametrize("name", sorted(SHALLOW_METHODS))
+def test_standardize_uses_training_statistics_and_survives_saving(name, blobs, tmp_path):
+    X, y = blobs
+    X = X * np.arange(1, X.shape[1] + 1) + 5.0  # features on different scales and offsets
+    est = make(name, standardize=True).fit(X, y)
+    mean, std = X.mean(axis=0), X.std(axis=0)
+    by_hand = make(name).fit((X - mean) / std, y)
+    np.testing.assert_allclose(est.anomaly_score(X), by_hand.anomaly_score((X - mean) / std), rtol=1e-5, atol=1e-6)  # float32 input cast
+    est.save(tmp_path / "model")
+    restored = deepsad.persistence.load(tmp_path / "model")
+    np.testing.assert_array_equal(restored.anomaly_score(X), est.anomaly_score(X))
+    with pytest.raises(InvalidInputError, match="standardize must be True or False"):
+        make(name, standardize="yes").fit(X, y)
