@@ -1,0 +1,1 @@
+"""The paper's experiments: grids, runner, result store, reports and figures."""
