@@ -26,6 +26,7 @@ from deepsad.baselines.selection import (
     validation_split,
 )
 from deepsad.baselines.ssad import SSAD
+from deepsad.baselines.ssdgm import SSDGM
 from deepsad.baselines.supervised import SupervisedClassifier
 
 #: Stable names of the shallow methods (used by configs, the CLI and saved models).
@@ -41,6 +42,7 @@ DEEP_BASELINES: dict[str, type] = {
     "cae": CAE,
     "supervised": SupervisedClassifier,
     "hybrid": Hybrid,
+    "ssdgm": SSDGM,
 }
 
 __all__ = [
@@ -56,6 +58,7 @@ __all__ = [
     "OCSVM",
     "QPSolverError",
     "SSAD",
+    "SSDGM",
     "SelectionResult",
     "paper_test_subset",
     "select_hyperparameters",
