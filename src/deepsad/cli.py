@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with every sub-command registered."""
     from deepsad import __version__
     from deepsad.data_cli import add_data_commands
+    from deepsad.fit_cli import add_fit_command
 
     parser = argparse.ArgumentParser(
         prog="deepsad",
@@ -34,143 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
-    _add_fit_command(commands)
+    add_fit_command(commands)
     _add_score_command(commands)
     _add_demo_command(commands)
     add_data_commands(commands)
     return parser
-
-
-def _milestones(text: str) -> tuple[int, ...]:
-    """Parse ``50`` or ``50,100`` (or an empty string for none) into epochs."""
-    try:
-        return tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated epochs like 50 or 50,100, got {text!r}") from None
-
-
-def _contamination(text: str) -> float | str:
-    if text == "auto":
-        return text
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected 'auto' or a fraction in (0, 0.5], got {text!r}") from None
-
-
-def _add_fit_command(commands: Any) -> None:
-    fit = commands.add_parser(
-        "fit",
-        help="train a detector on a data file and save it",
-        description="Train Deep SAD or Deep SVDD on DATA (CSV, NPY/NPZ, Parquet or ODDS .mat) and save it "
-        "to MODEL_DIR. The label column holds +1 (labeled normal), -1 (labeled anomaly) or 0 (unlabeled); "
-        "without it every sample is unlabeled. Defaults follow the paper (150 + 150 epochs, batch 200).",
-    )
-    fit.add_argument("data", metavar="DATA", help="training data file")
-    fit.add_argument("--out", required=True, metavar="MODEL_DIR", help="directory to save the model to")
-    fit.add_argument("--label-column", default="label", metavar="NAME", help="semi-label column (default: label)")
-    fit.add_argument("--method", choices=("deepsad", "deepsvdd"), default="deepsad")
-    net = fit.add_argument_group("network")
-    net.add_argument(
-        "--network",
-        choices=("auto", "mlp", "mnist", "fmnist", "cifar10"),
-        default="auto",
-        help="auto: chosen from the input shape; mlp: --hidden-sizes/--rep-dim; others: the paper's LeNets",
-    )
-    net.add_argument("--hidden-sizes", type=int, nargs="+", metavar="N", help="MLP hidden layer sizes (default 32 16)")
-    net.add_argument("--rep-dim", type=int, metavar="N", help="representation size")
-    opt = fit.add_argument_group("training")
-    opt.add_argument("--eta", type=float, default=1.0, help="weight of labeled terms (Deep SAD)")
-    opt.add_argument("--eps", type=float, default=1e-6, help="Deep SAD epsilon")
-    opt.add_argument("--objective", choices=("one-class", "soft-boundary"), default="one-class", help="Deep SVDD objective")
-    opt.add_argument("--nu", type=float, default=0.1, help="soft-boundary Deep SVDD nu")
-    opt.add_argument("--epochs", type=int, default=150)
-    opt.add_argument("--lr", type=float, default=1e-4)
-    opt.add_argument("--lr-milestones", type=_milestones, default=(50,), metavar="E[,E]")
-    opt.add_argument("--weight-decay", type=float, default=1e-6)
-    opt.add_argument("--batch-size", type=int, default=200)
-    opt.add_argument("--no-pretrain", action="store_true", help="skip autoencoder pretraining")
-    opt.add_argument("--pretrain-epochs", type=int, default=150)
-    opt.add_argument("--pretrain-lr", type=float, default=1e-4)
-    opt.add_argument("--pretrain-lr-milestones", type=_milestones, default=(50,), metavar="E[,E]")
-    opt.add_argument("--pretrain-weight-decay", type=float, default=5e-4)
-    opt.add_argument(
-        "--no-standardize",
-        action="store_true",
-        help="do not standardize tabular features with the training statistics (default: standardize)",
-    )
-    opt.add_argument("--contamination", type=_contamination, default="auto", help="fraction for the threshold, or auto")
-    opt.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    opt.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    opt.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    fit.set_defaults(func=_run_fit)
-
-
-def _network_param(args: argparse.Namespace) -> Any:
-    from deepsad.models import LeNetSpec, MLPSpec
-
-    if args.network == "auto":
-        if args.hidden_sizes or args.rep_dim:
-            raise InvalidInputError("--hidden-sizes/--rep-dim need --network mlp (or a LeNet name for --rep-dim)")
-        return "auto"
-    if args.network == "mlp":
-        kwargs: dict[str, Any] = {}
-        if args.hidden_sizes:
-            kwargs["hidden_sizes"] = tuple(args.hidden_sizes)
-        if args.rep_dim:
-            kwargs["rep_dim"] = args.rep_dim
-        return MLPSpec(**kwargs)
-    if args.hidden_sizes:
-        raise InvalidInputError("--hidden-sizes applies to --network mlp only")
-    return LeNetSpec(variant=args.network, rep_dim=args.rep_dim)
-
-
-def _read_samples(path: str, label_column: str | None) -> tuple[Any, Any]:
-    from deepsad.data.tabular import read_table
-
-    table = read_table(path, label_column=label_column)
-    return table.X, table.labels
-
-
-def _run_fit(args: argparse.Namespace) -> int:
-    from deepsad import DeepSAD, DeepSVDD
-
-    X, labels = _read_samples(args.data, args.label_column)
-    common = dict(
-        network=_network_param(args),
-        epochs=args.epochs,
-        lr=args.lr,
-        lr_milestones=args.lr_milestones,
-        weight_decay=args.weight_decay,
-        batch_size=args.batch_size,
-        pretrain=not args.no_pretrain,
-        pretrain_epochs=args.pretrain_epochs,
-        pretrain_lr=args.pretrain_lr,
-        pretrain_lr_milestones=args.pretrain_lr_milestones,
-        pretrain_weight_decay=args.pretrain_weight_decay,
-        standardize=not args.no_standardize and X.ndim == 2,
-        contamination=args.contamination,
-        device=args.device,
-        random_state=args.seed,
-        verbose=not args.no_progress,
-    )
-    if args.method == "deepsad":
-        estimator: Any = DeepSAD(eta=args.eta, eps=args.eps, **common)
-    else:
-        if labels is not None and (labels != 0).any():
-            logging.getLogger("deepsad").warning("Deep SVDD is unsupervised: the labels in %s are ignored", args.data)
-        estimator = DeepSVDD(objective=args.objective, nu=args.nu, **common)
-    started = time.perf_counter()
-    estimator.fit(X, labels)
-    elapsed = time.perf_counter() - started
-    estimator.save(args.out)
-    scores = estimator.anomaly_score(X)
-    n_flagged = int((scores > estimator.threshold_).sum())
-    print(
-        f"trained {type(estimator).__name__} on {X.shape[0]} samples in {elapsed:.1f} s; "
-        f"{n_flagged} training samples above the threshold {estimator.threshold_:.4g}; saved to {args.out}"
-    )
-    return 0
 
 
 def _add_score_command(commands: Any) -> None:
@@ -192,9 +61,10 @@ def _run_score(args: argparse.Namespace) -> int:
     import numpy as np
 
     from deepsad import load
+    from deepsad.data.tabular import read_table
 
     model = load(args.model, device=args.device)
-    X, _ = _read_samples(args.data, args.label_column)
+    X = read_table(args.data, label_column=args.label_column).X
     scores = model.anomaly_score(X)
     flags = (scores > model.threshold_).astype(int)
     out = Path(args.out)

@@ -105,3 +105,65 @@ def test_demo_prints_an_auc_table(capsys):
     assert main(["demo", "--epochs", "3", "--classes", "0", "1"]) == 0
     out = capsys.readouterr().out
     assert "Deep SAD AUC" in out and "mean" in out
+
+
+# every method of the registry, with settings small enough for a unit run
+_METHOD_OPTIONS = {
+    "deepsad": FAST,
+    "deepsvdd": FAST,
+    "cae": ["--epochs", "2", "--batch-size", "32", "--no-progress"],
+    "supervised": ["--epochs", "2", "--batch-size", "32", "--no-progress"],
+    "ssdgm": ["--epochs", "2", "--batch-size", "32", "--no-progress"],
+    "ocsvm": ["--nu", "0.1", "--gamma", "0.5"],
+    "iforest": ["--n-estimators", "20"],
+    "kde": ["--bandwidth", "1.0"],
+    "ssad": ["--gamma", "0.5"],
+    "hybrid-ocsvm": ["--epochs", "2", "--batch-size", "32", "--nu", "0.1", "--no-progress"],
+    "hybrid-iforest": ["--epochs", "2", "--batch-size", "32", "--n-estimators", "20", "--no-progress"],
+    "hybrid-kde": ["--epochs", "2", "--batch-size", "32", "--bandwidth", "1.0", "--no-progress"],
+    "hybrid-ssad": ["--epochs", "2", "--batch-size", "32", "--gamma", "scale", "--no-progress"],
+}
+
+
+def test_method_table_covers_the_registry():
+    from deepsad.methods import method_names
+
+    assert set(_METHOD_OPTIONS) == set(method_names())
+
+
+@pytest.mark.parametrize("method", sorted(_METHOD_OPTIONS))
+def test_every_method_fits_saves_and_scores_from_the_cli(tmp_path, table, capsys, method):
+    from deepsad.methods import detector_class
+
+    path, frame = table
+    model = tmp_path / "model"
+    assert main(["fit", str(path), "--out", str(model), "--method", method, *_METHOD_OPTIONS[method]]) == 0
+    assert f"({method})" in capsys.readouterr().out
+    out = tmp_path / "scores.csv"
+    assert main(["score", str(model), str(path), "--out", str(out)]) == 0
+    scores = pd.read_csv(out)
+    assert len(scores) == len(frame) and np.isfinite(scores["anomaly_score"]).all()
+    from deepsad import load
+
+    assert isinstance(load(model), detector_class(method))
+
+
+def test_an_option_the_method_does_not_have_is_refused_by_name(tmp_path, table, capsys):
+    path, _ = table
+    assert main(["fit", str(path), "--out", str(tmp_path / "m"), "--method", "ocsvm", "--epochs", "3"]) == 2
+    assert "--epochs does not apply to --method ocsvm" in _one_line_error(capsys)
+    assert main(["fit", str(path), "--out", str(tmp_path / "m"), "--method", "deepsad", "--gamma", "0.1"]) == 2
+    assert "--gamma does not apply to --method deepsad" in _one_line_error(capsys)
+    assert main(["fit", str(path), "--out", str(tmp_path / "m"), "--method", "kde", "--param", "bandwith=2"]) == 2
+    assert "--param bandwith does not apply" in _one_line_error(capsys)
+    assert not (tmp_path / "m").exists()
+
+
+def test_standardization_is_on_by_default_for_tabular_data_and_can_be_turned_off(tmp_path, table):
+    from deepsad import load
+
+    path, _ = table
+    assert main(["fit", str(path), "--out", str(tmp_path / "on"), "--method", "ocsvm"]) == 0
+    assert main(["fit", str(path), "--out", str(tmp_path / "off"), "--method", "ocsvm", "--no-standardize"]) == 0
+    assert load(tmp_path / "on").scaler_mean_ is not None
+    assert load(tmp_path / "off").scaler_mean_ is None

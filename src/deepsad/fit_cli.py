@@ -1,0 +1,255 @@
+"""``deepsad fit``: train any detector of the package on a data file and save it.
+
+Every method of :mod:`deepsad.methods` is reachable with ``--method``. Options that set
+a hyperparameter default to "not given", so that an option the chosen method does not
+have is refused by name instead of being silently dropped, and the method's own
+defaults (the paper's) apply otherwise. ``--param KEY=VALUE`` reaches any other
+constructor parameter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from typing import Any
+
+import numpy as np
+
+from deepsad.errors import InvalidInputError
+
+logger = logging.getLogger(__name__)
+
+#: option dest -> constructor parameter, for options that set one hyperparameter
+_HYPERPARAMETER_OPTIONS: dict[str, str] = {
+    "eta": "eta",
+    "eps": "eps",
+    "objective": "objective",
+    "nu": "nu",
+    "epochs": "epochs",
+    "lr": "lr",
+    "lr_milestones": "lr_milestones",
+    "weight_decay": "weight_decay",
+    "batch_size": "batch_size",
+    "pretrain_epochs": "pretrain_epochs",
+    "pretrain_lr": "pretrain_lr",
+    "pretrain_lr_milestones": "pretrain_lr_milestones",
+    "pretrain_weight_decay": "pretrain_weight_decay",
+    "gamma": "gamma",
+    "kappa": "kappa",
+    "cp": "Cp",
+    "cu": "Cu",
+    "cn": "Cn",
+    "n_estimators": "n_estimators",
+    "max_samples": "max_samples",
+    "bandwidth": "bandwidth",
+}
+
+
+def _milestones(text: str) -> tuple[int, ...]:
+    """Parse ``50`` or ``50,100`` (or an empty string for none) into epochs."""
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated epochs like 50 or 50,100, got {text!r}") from None
+
+
+def _number_or_word(*words: str) -> Any:
+    def parse(text: str) -> float | str:
+        if text in words:
+            return text
+        try:
+            return float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number or one of {', '.join(words)}, got {text!r}") from None
+
+    return parse
+
+
+def _key_value(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` with VALUE read as JSON when it parses (numbers, lists, true/false), else a string."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key.strip(), json.loads(value)
+    except json.JSONDecodeError:
+        return key.strip(), value
+
+
+def add_fit_command(commands: Any) -> None:
+    """Add ``deepsad fit`` to the ``deepsad`` parser."""
+    from deepsad.methods import method_names
+
+    fit = commands.add_parser(
+        "fit",
+        help="train a detector on a data file and save it",
+        description="Train a detector on DATA (CSV, NPY/NPZ, Parquet or ODDS .mat) and save it to MODEL_DIR. "
+        "The label column holds +1 (labeled normal), -1 (labeled anomaly) or 0 (unlabeled); without it every "
+        "sample is unlabeled. Methods that ignore labels say so. Hyperparameters not given keep the method's "
+        "defaults, which follow the paper (e.g. 150 + 150 epochs, batch 200, lr 1e-4 then 1e-5 after 50).",
+    )
+    fit.add_argument("data", metavar="DATA", help="training data file")
+    fit.add_argument("--out", required=True, metavar="MODEL_DIR", help="directory to save the model to")
+    fit.add_argument("--label-column", default="label", metavar="NAME", help="semi-label column (default: label)")
+    fit.add_argument(
+        "--method", choices=method_names(), default="deepsad", metavar="NAME",
+        help=f"detector (default: deepsad): {', '.join(method_names())}",
+    )
+    net = fit.add_argument_group("network (deep methods and the autoencoder of hybrid-*)")
+    net.add_argument(
+        "--network",
+        choices=("auto", "mlp", "mnist", "fmnist", "cifar10"),
+        default="auto",
+        help="auto: chosen from the input shape; mlp: --hidden-sizes/--rep-dim; others: the paper's LeNets",
+    )
+    net.add_argument("--hidden-sizes", type=int, nargs="+", metavar="N", help="MLP hidden layer sizes (default 32 16)")
+    net.add_argument("--rep-dim", type=int, metavar="N", help="representation size")
+    deep = fit.add_argument_group("training (deep methods)")
+    deep.add_argument("--eta", type=float, help="weight of the labeled terms (deepsad; default 1)")
+    deep.add_argument("--eps", type=float, help="Deep SAD epsilon (default 1e-6)")
+    deep.add_argument("--objective", choices=("one-class", "soft-boundary"), help="Deep SVDD objective")
+    deep.add_argument("--epochs", type=int, help="training epochs (default 150)")
+    deep.add_argument("--lr", type=float, help="learning rate (default 1e-4)")
+    deep.add_argument("--lr-milestones", type=_milestones, metavar="E[,E]", help="epochs where lr drops 10x (default 50)")
+    deep.add_argument("--weight-decay", type=float, help="weight decay (default 1e-6; cae 5e-4)")
+    deep.add_argument("--batch-size", type=int, help="mini-batch size (default 200)")
+    deep.add_argument("--no-pretrain", action="store_true", help="skip autoencoder pretraining (deepsad, deepsvdd)")
+    deep.add_argument("--pretrain-epochs", type=int, help="autoencoder epochs (default 150)")
+    deep.add_argument("--pretrain-lr", type=float, help="autoencoder learning rate (default 1e-4)")
+    deep.add_argument("--pretrain-lr-milestones", type=_milestones, metavar="E[,E]", help="(default 50)")
+    deep.add_argument("--pretrain-weight-decay", type=float, help="autoencoder weight decay (default 5e-4)")
+    shallow = fit.add_argument_group("shallow methods (also the shallow part of hybrid-*)")
+    shallow.add_argument("--nu", type=float, help="OC-SVM nu, or soft-boundary Deep SVDD nu (default 0.1)")
+    shallow.add_argument("--gamma", type=_number_or_word("scale"), help="RBF gamma for ocsvm/ssad (default scale)")
+    shallow.add_argument("--kappa", type=float, help="SSAD kappa (default 1)")
+    shallow.add_argument("--cp", type=float, help="SSAD C for labeled normals (default 1)")
+    shallow.add_argument("--cu", type=float, help="SSAD C for unlabeled samples (default 1)")
+    shallow.add_argument("--cn", type=float, help="SSAD C for labeled anomalies (default 1)")
+    shallow.add_argument("--n-estimators", type=int, help="Isolation Forest trees (default 100)")
+    shallow.add_argument("--max-samples", type=int, help="Isolation Forest subsample size (default 256)")
+    shallow.add_argument("--bandwidth", type=_number_or_word("cv"), help="KDE bandwidth or cv (default cv)")
+    common = fit.add_argument_group("all methods")
+    common.add_argument(
+        "--param", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
+        help="any other constructor parameter of the method, VALUE as JSON (repeatable)",
+    )
+    common.add_argument(
+        "--no-standardize",
+        action="store_true",
+        help="do not standardize tabular features with the training statistics (default: standardize)",
+    )
+    common.add_argument(
+        "--contamination", type=_number_or_word("auto"), default="auto",
+        help="fraction of training samples above the threshold, or auto (default)",
+    )
+    common.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (deep methods)")
+    common.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    common.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    fit.set_defaults(func=run_fit)
+
+
+def _network_param(args: argparse.Namespace) -> Any:
+    from deepsad.models import LeNetSpec, MLPSpec
+
+    if args.network == "auto":
+        if args.hidden_sizes or args.rep_dim:
+            raise InvalidInputError("--hidden-sizes/--rep-dim need --network mlp (or a LeNet name for --rep-dim)")
+        return "auto"
+    if args.network == "mlp":
+        kwargs: dict[str, Any] = {}
+        if args.hidden_sizes:
+            kwargs["hidden_sizes"] = tuple(args.hidden_sizes)
+        if args.rep_dim:
+            kwargs["rep_dim"] = args.rep_dim
+        return MLPSpec(**kwargs)
+    if args.hidden_sizes:
+        raise InvalidInputError("--hidden-sizes applies to --network mlp only")
+    return LeNetSpec(variant=args.network, rep_dim=args.rep_dim)
+
+
+def _given_options(args: argparse.Namespace) -> dict[str, tuple[str, Any]]:
+    """parameter -> (option as typed, value) for every hyperparameter the user gave."""
+    given = {
+        param: (f"--{dest.replace('_', '-')}", getattr(args, dest))
+        for dest, param in _HYPERPARAMETER_OPTIONS.items()
+        if getattr(args, dest) is not None
+    }
+    if args.no_pretrain:
+        given["pretrain"] = ("--no-pretrain", False)
+    if args.network != "auto" or args.hidden_sizes or args.rep_dim:
+        given["network"] = ("--network", _network_param(args))
+    for key, value in args.param:
+        given[key] = (f"--param {key}", value)
+    return given
+
+
+def detector_params(method: str, args: argparse.Namespace, *, tabular: bool) -> dict[str, Any]:
+    """Constructor parameters of ``method`` from the parsed options.
+
+    An option the method does not have is an error naming it; for ``hybrid-*`` the
+    options go to the shallow method when it has them and to the autoencoder (a
+    :class:`~deepsad.baselines.CAE`) otherwise.
+    """
+    from deepsad.methods import parameter_names
+
+    given = _given_options(args)
+    run_settings = {"random_state": args.seed, "device": args.device, "verbose": not args.no_progress}
+    if not method.startswith("hybrid-"):
+        valid = set(parameter_names(method))
+        _refuse_inapplicable(method, given, valid)
+        params = {param: value for param, (_, value) in given.items()}
+        if "standardize" in valid and "standardize" not in params:
+            params["standardize"] = tabular and not args.no_standardize
+        params.update({k: v for k, v in run_settings.items() if k in valid and k not in params})
+        params["contamination"] = args.contamination
+        return params
+
+    shallow = method.removeprefix("hybrid-")
+    shallow_valid, cae_valid = set(parameter_names(shallow)), set(parameter_names("cae"))
+    hybrid_own = {"contamination", "random_state", "device", "verbose", "autoencoder"}
+    _refuse_inapplicable(method, given, shallow_valid | cae_valid | hybrid_own)
+    shallow_params = {p: v for p, (_, v) in given.items() if p in shallow_valid and p not in hybrid_own}
+    cae_params = {p: v for p, (_, v) in given.items() if p in cae_valid - shallow_valid and p not in hybrid_own}
+    cae_params.setdefault("standardize", tabular and not args.no_standardize)
+    if "random_state" in shallow_valid:
+        shallow_params.setdefault("random_state", args.seed)
+    own = {p: v for p, (_, v) in given.items() if p in hybrid_own}
+    return {
+        **run_settings,
+        **own,
+        "shallow_params": shallow_params,
+        "cae_params": cae_params,
+        "contamination": args.contamination,
+    }
+
+
+def _refuse_inapplicable(method: str, given: dict[str, tuple[str, Any]], valid: set[str]) -> None:
+    wrong = [option for param, (option, _) in given.items() if param not in valid]
+    if wrong:
+        raise InvalidInputError(
+            f"{', '.join(wrong)} does not apply to --method {method} (its parameters: {', '.join(sorted(valid))})"
+        )
+
+
+def run_fit(args: argparse.Namespace) -> int:
+    """Train the chosen detector on the data file and save it."""
+    from deepsad.data.tabular import read_table
+    from deepsad.methods import make_detector, uses_labels
+
+    table = read_table(args.data, label_column=args.label_column)
+    X, labels = table.X, table.labels
+    estimator = make_detector(args.method, detector_params(args.method, args, tabular=X.ndim == 2))
+    if labels is not None and (labels != 0).any() and not uses_labels(args.method):
+        logger.warning("%s does not use labels: the labels in %s count as unlabeled", args.method, args.data)
+    started = time.perf_counter()
+    estimator.fit(X, labels)
+    elapsed = time.perf_counter() - started
+    estimator.save(args.out)
+    n_flagged = int(np.sum(estimator.anomaly_score(X) > estimator.threshold_))
+    print(
+        f"trained {type(estimator).__name__} ({args.method}) on {X.shape[0]} samples in {elapsed:.1f} s; "
+        f"{n_flagged} training samples above the threshold {estimator.threshold_:.4g}; saved to {args.out}"
+    )
+    return 0
