@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with every sub-command registered."""
     from deepsad import __version__
     from deepsad.data_cli import add_data_commands
+    from deepsad.experiments_cli import add_experiment_commands
     from deepsad.fit_cli import add_fit_command
 
     parser = argparse.ArgumentParser(
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_score_command(commands)
     _add_demo_command(commands)
     add_data_commands(commands)
+    add_experiment_commands(commands)
     return parser
 
 

@@ -1,1 +1,56 @@
-"""The paper's experiments: grids, runner, result store, reports and figures."""
+"""The paper's experiments: grids, runner + executors, result store, reports and figures.
+
+The pieces, in the order a run uses them:
+
+* :mod:`~deepsad.experiments.config` -- experiments as TOML data (``configs/*.toml``:
+  Tables 3-6, the eta and representation-size sensitivities), validated on load, with
+  profiles (``full`` = the paper, ``quick`` = smoke runs and CI);
+* :mod:`~deepsad.experiments.grid` -- a config expanded into tasks (dataset, normal
+  class, known classes, ratio, seed, method) with stable keys;
+* :mod:`~deepsad.experiments.runner` -- one task: draw the data, fit (sharing pretrained
+  autoencoders), score; and :func:`run_experiment`, the driver;
+* :mod:`~deepsad.experiments.executors` -- serial, a local process pool, or Ray;
+* :mod:`~deepsad.experiments.store` -- the SQLite results file and its export;
+* :mod:`~deepsad.experiments.report` -- the paper's tables and figures from the results.
+
+Example
+-------
+>>> from deepsad.experiments import load_config, make_executor, read_results, run_experiment
+>>> config = load_config("table6", "quick")  # doctest: +SKIP
+>>> run_experiment(config, "results/table6_quick.sqlite", make_executor("local"))  # doctest: +SKIP
+>>> read_results("results/table6_quick.sqlite").groupby("method")["auc"].mean()  # doctest: +SKIP
+
+The command line does the same: ``deepsad experiment run table6 --profile quick``.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+# imported on first use: the command line lists configs without importing torch
+_LAZY = {
+    "ExperimentConfig": "deepsad.experiments.config",
+    "load_config": "deepsad.experiments.config",
+    "config_from_dict": "deepsad.experiments.config",
+    "Task": "deepsad.experiments.grid",
+    "expand": "deepsad.experiments.grid",
+    "run_experiment": "deepsad.experiments.runner",
+    "RunSummary": "deepsad.experiments.runner",
+    "make_executor": "deepsad.experiments.executors",
+    "ResultStore": "deepsad.experiments.store",
+    "ResultsFileError": "deepsad.experiments.store",
+    "read_results": "deepsad.experiments.store",
+    "export_results": "deepsad.experiments.store",
+    "write_report": "deepsad.experiments.report",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'deepsad.experiments' has no attribute {name!r}")

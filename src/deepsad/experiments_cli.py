@@ -1,0 +1,244 @@
+"""``deepsad experiment``: run the paper's experiments, export and report their results.
+
+Sub-commands: ``list`` (the shipped configs), ``run`` (expand a config into tasks and run
+them serially, in a local process pool or on Ray, into an SQLite results file; a rerun
+skips finished tasks), ``export`` (results to CSV or Parquet) and ``report`` (the
+paper's tables, optionally figures).
+
+``add_experiment_commands`` registers them on the ``deepsad`` parser;
+``python -m deepsad.experiments_cli experiment ...`` runs them on their own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from deepsad.errors import DeepSADError
+
+#: Exit status for a user error, as in :mod:`deepsad.cli`.
+EXIT_USER_ERROR = 2
+#: Exit status when some tasks failed (their errors are in the results file).
+EXIT_TASKS_FAILED = 1
+#: Exit status after Ctrl-C / SIGTERM (128 + SIGINT).
+EXIT_INTERRUPTED = 130
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def add_experiment_commands(subparsers: Any) -> None:
+    """Add the ``experiment`` command and its sub-commands to the ``deepsad`` parser."""
+    experiment = subparsers.add_parser(
+        "experiment", help="run the paper's experiments and report their results",
+        description="Run the paper's experiments (configs/*.toml) and turn their results into its tables.",
+    )
+    commands = experiment.add_subparsers(dest="experiment_command", metavar="SUBCOMMAND")
+    commands.required = True
+
+    p = commands.add_parser("list", help="the shipped experiment configs and their profiles")
+    p.set_defaults(func=cmd_list)
+
+    p = commands.add_parser(
+        "run", help="run an experiment config (a rerun skips finished tasks)",
+        description="Expand CONFIG into tasks (dataset, normal class, known classes, ratio, seed, method) and run "
+                    "those not yet finished in the results file. Ctrl-C stops cleanly; run again to continue.",
+    )
+    p.add_argument("config", metavar="CONFIG", help="a TOML config file, or a shipped config name (table3 ... table6, eta, rep_dim)")
+    p.add_argument("--profile", default="full", help="'full' (the paper) or a profile of the config such as 'quick' (default: full)")
+    p.add_argument("--executor", choices=("serial", "local", "ray"), default="local",
+                   help="serial: this process; local: a process pool (default); ray: a Ray cluster")
+    p.add_argument("--workers", type=_positive_int, metavar="N",
+                   help="worker processes (local; default: one per core) or CPUs of a local Ray instance")
+    p.add_argument("--threads-per-worker", type=_positive_int, metavar="T",
+                   help="torch/BLAS threads per worker (default: cores // workers for local, 1 for serial and ray)")
+    p.add_argument("--address", metavar="RAY_ADDRESS", help="connect to this Ray cluster (default: start a local one)")
+    p.add_argument("--results", metavar="PATH",
+                   help="SQLite results file (default: results/<experiment>_<profile>.sqlite)")
+    p.add_argument("--data-root", metavar="DIR", default=None,
+                   help="folder holding the datasets (default: $DEEPSAD_DATA, else the user cache folder)")
+    p.add_argument("--ae-cache", choices=("disk", "memory", "off"), default="disk",
+                   help="share one pretrained autoencoder per training set and settings: in each worker's memory "
+                        "and on disk (default), in memory only, or not at all")
+    p.add_argument("--no-ae-cache", dest="ae_cache", action="store_const", const="off",
+                   help="the same as --ae-cache off: every task pretrains its own autoencoder")
+    p.add_argument("--ae-cache-dir", metavar="DIR", help="on-disk autoencoder cache (default: <results folder>/ae-cache)")
+    p.add_argument("--rerun-changed", action="store_true",
+                   help="rerun finished tasks whose settings differ from the config (default: refuse)")
+    p.add_argument("--no-retry-failed", action="store_true", help="do not rerun tasks stored as failed")
+    p.add_argument("--dry-run", action="store_true", help="list the tasks per cell and exit")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_run)
+
+    p = commands.add_parser("export", help="write a results file's rows to CSV or Parquet")
+    p.add_argument("results", metavar="RESULTS", help="SQLite results file")
+    p.add_argument("--out", required=True, metavar="FILE.csv|FILE.parquet", help="output file (format by suffix)")
+    p.add_argument("--experiment", metavar="NAME", help="only this experiment's rows")
+    p.set_defaults(func=cmd_export)
+
+    p = commands.add_parser("report", help="the paper's tables (and figures) from a results file")
+    p.add_argument("results", metavar="RESULTS", nargs="+", help="SQLite results file(s)")
+    p.add_argument("--format", choices=("md", "latex", "csv"), default="md", help="output format (default: md)")
+    p.add_argument("--figures", metavar="DIR", help="also draw the figures into DIR (needs matplotlib)")
+    p.add_argument("--out", metavar="FILE", help="write the report here (default: standard output)")
+    p.add_argument("--no-paper", action="store_true", help="leave out the paper's numbers")
+    p.set_defaults(func=cmd_report)
+
+
+# --- list ----------------------------------------------------------------------------
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from deepsad.experiments.config import CONFIG_DIR, find_config, profiles_of, read_toml, shipped_configs
+
+    names = shipped_configs()
+    if not names:
+        print(f"no shipped configs found (looked in {CONFIG_DIR}); pass a config file's path to 'run'")
+        return 0
+    for name in names:
+        path = find_config(name)
+        data = read_toml(path)
+        print(f"{name:<8} profiles: {', '.join(profiles_of(data)):<12} {data.get('description', '')}")
+    print("run one with: deepsad experiment run NAME [--profile quick]")
+    return 0
+
+
+# --- run -----------------------------------------------------------------------------
+
+def _default_results(experiment: str, profile: str) -> Path:
+    return Path("results") / f"{experiment}_{profile}.sqlite"
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from deepsad.experiments.config import load_config
+
+    config = load_config(args.config, args.profile, data_root=args.data_root)
+    if args.dry_run:
+        return _dry_run(config, args)
+    from deepsad.experiments.executors import make_executor
+    from deepsad.experiments.runner import run_experiment
+
+    executor = make_executor(args.executor, workers=args.workers, threads_per_worker=args.threads_per_worker,
+                             address=args.address)
+    results = Path(args.results) if args.results else _default_results(config.experiment, config.profile)
+    # SIGTERM (a scheduler stopping the job) takes the same clean path as Ctrl-C
+    try:
+        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    except ValueError:  # not the main thread: leave signals alone
+        previous = None
+    try:
+        summary = run_experiment(
+            config, results, executor, data_root=args.data_root, use_ae_cache=args.ae_cache != "off",
+            ae_cache_dir=args.ae_cache_dir, ae_cache_disk=args.ae_cache == "disk", rerun_changed=args.rerun_changed,
+            retry_failed=not args.no_retry_failed, progress=not args.no_progress, argv=sys.argv,
+        )
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    ran = summary.n_done + summary.n_failed
+    print(f"{config.experiment} ({config.profile}): {summary.n_tasks} tasks; {summary.n_skipped} already done, "
+          f"{ran} run now ({summary.n_done} done, {summary.n_failed} failed) in {summary.seconds:.1f} s")
+    print(f"results: {summary.results}")
+    if summary.interrupted:
+        print(f"deepsad: interrupted; {summary.n_pending} task(s) not run yet; run the same command again to continue",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if summary.n_failed:
+        print(f"deepsad: {summary.n_failed} task(s) failed (errors are stored with them), e.g.", file=sys.stderr)
+        for example in summary.failed_examples:
+            print(f"  {example.splitlines()[0]}", file=sys.stderr)
+        return EXIT_TASKS_FAILED
+    print(f"report: deepsad experiment report {summary.results}")
+    return 0
+
+
+def _dry_run(config: Any, args: argparse.Namespace) -> int:
+    from deepsad.data.registry import resolve_data_root
+    from deepsad.experiments.grid import count_by_cell, expand, format_value, group_tasks
+
+    tasks = expand(config, data_root=resolve_data_root(args.data_root))
+    counts = count_by_cell(tasks)
+    print(f"{config.experiment} ({config.profile}): {len(tasks)} tasks in {len(group_tasks(tasks))} groups "
+          f"(tasks sharing data and autoencoder)")
+    for (dataset, parameter, value, method), n in counts.items():
+        cell = f"{parameter}={format_value(parameter, value)}" if parameter else "-"
+        print(f"  {dataset:<12} {cell:<16} {method:<16} {n}")
+    return 0
+
+
+# --- export / report -------------------------------------------------------------------
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from deepsad.experiments.store import export_results
+
+    n = export_results(args.results, args.out, experiment=args.experiment)
+    print(f"wrote {n} rows to {args.out}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from deepsad.experiments.store import read_results
+
+    try:
+        from deepsad.experiments.report import write_report
+    except ImportError as error:  # pragma: no cover - a build without the report module
+        raise DeepSADError(f"reports are not available in this build: {error}") from None
+    frames = [read_results(path) for path in args.results]
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    output = write_report(frame, args.format, args.out, args.figures, with_paper=not args.no_paper)
+    if args.out:
+        print(f"wrote {args.out}" + (f" and {len(output.figures)} figure(s) to {args.figures}" if output.figures else ""))
+    elif output.figures:
+        print(f"wrote {len(output.figures)} figure(s) to {args.figures}", file=sys.stderr)
+    return 0
+
+
+# --- standalone ------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    """A parser with only the ``experiment`` command (for ``python -m deepsad.experiments_cli``)."""
+    parser = argparse.ArgumentParser(prog="deepsad", description="Run the paper's experiments.")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+    add_experiment_commands(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``experiment`` commands on their own; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose > 1 else logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args) or 0)
+    except DeepSADError as error:
+        message = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        print(f"deepsad: error: {message}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("deepsad: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
