@@ -18,14 +18,15 @@ _LAZY = {
     "DeepSVDD": "deepsad.detectors",
     "LeNetSpec": "deepsad.models",
     "MLPSpec": "deepsad.models",
+    "fit_stacked": "deepsad.detectors",
     "load": "deepsad.persistence",
     "save": "deepsad.persistence",
 }
 
-__all__ = ["DeepSAD", "DeepSVDD", "LeNetSpec", "MLPSpec", "__version__", "load", "save"]
+__all__ = ["DeepSAD", "DeepSVDD", "LeNetSpec", "MLPSpec", "__version__", "fit_stacked", "load", "save"]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from deepsad.detectors import DeepSAD, DeepSVDD
+    from deepsad.detectors import DeepSAD, DeepSVDD, fit_stacked
     from deepsad.models import LeNetSpec, MLPSpec
     from deepsad.persistence import load, save
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -34,6 +35,7 @@ from deepsad.models import (
 )
 from deepsad.training import (
     OptimizerConfig,
+    limited_threads,
     make_generator,
     map_batches,
     reconstruction_loss,
@@ -50,6 +52,13 @@ logger = logging.getLogger(__name__)
 #: coordinate near zero lets phi reach the centre trivially with zero weights.
 CENTER_MIN_ABS = 0.1
 
+#: MLPs with at most this many multiply-adds per sample in phi train on one CPU thread:
+#: a batch of 200 through them is too small to split, and a second thread only adds
+#: synchronisation, which costs 10-100x when the cores are shared (measured on 2 cores,
+#: idle: cardio's 21-32-16-8 1.3x faster with one thread, arrhythmia's 274-128-64-32
+#: 1.1x, a 784-128-64-32 MLP 1.1x slower -- hence the cut between them).
+SINGLE_THREAD_MAX_MACS = 65536
+
 #: Elements (samples x features) per scoring batch; large batches amortise overhead.
 SCORING_BATCH_ELEMENTS = 2**22
 
@@ -61,11 +70,30 @@ def _as_network_param(network: Any) -> Any:
     return network
 
 
+def autoencoder_batch_loss(autoencoder: nn.Module, tensors: Sequence[torch.Tensor], indices: torch.Tensor) -> torch.Tensor:
+    """Pretraining loss on a batch: mean squared reconstruction error of ``tensors[0][indices]``."""
+    batch = tensors[0][indices]
+    return reconstruction_loss(autoencoder(batch), batch)
+
+
+@dataclass
+class _FitState:
+    """What one fit carries between its steps (see ``BaseDeepDetector._begin_fit``)."""
+
+    X_np: np.ndarray
+    X: torch.Tensor
+    semi_labels_np: np.ndarray
+    semi_labels: torch.Tensor
+    phi: nn.Module
+    generator: torch.Generator  # the training stream: phi's init, then the shuffling
+    pretrain_seed: int
+
+
 class BaseDeepDetector(AnomalyScoreMixin, OutlierMixin, BaseEstimator):
     """Shared fit/score machinery of the hypersphere detectors (not for direct use).
 
     Subclasses define ``__init__`` (parameters only), ``fit`` (which calls
-    :meth:`_fit_hypersphere`) and :meth:`_make_objective`.
+    :meth:`_fit_hypersphere`), :meth:`_check_method_params` and :meth:`_batch_loss`.
     """
 
     # Parameters every deep detector has; subclasses list them in their __init__.
@@ -160,13 +188,13 @@ class BaseDeepDetector(AnomalyScoreMixin, OutlierMixin, BaseEstimator):
         return max(1, SCORING_BATCH_ELEMENTS // max(1, self.n_features_in_))
 
     # ------------------------------------------------------------------ fit pipeline
-    def _pretrain(self, encoder: nn.Module, X: torch.Tensor, generator: torch.Generator) -> nn.Module:
-        """Train an autoencoder whose encoder has phi's architecture; return the trained encoder state holder."""
-        # channels_last makes the LeNet autoencoders ~1.4x faster on CPU (DESIGN §6), while
-        # the encoder alone (phi) trains faster in the default layout (measured: 0.50 vs
-        # 0.83 s per MNIST epoch), so only pretraining uses it
-        autoencoder = self._to_device(Autoencoder(encoder, self._build_decoder(generator)), channels_last=True)
-        config = OptimizerConfig(
+    # The steps are separate methods so that :func:`deepsad.detectors.stacked.fit_stacked`
+    # can run the same pipeline for several estimators and train them together.
+    def _check_method_params(self) -> None:
+        """Validate the subclass's own parameters (called first by ``fit``)."""
+
+    def _pretrain_config(self) -> OptimizerConfig:
+        return OptimizerConfig(
             epochs=self.pretrain_epochs,
             lr=self.pretrain_lr,
             milestones=check_milestones("pretrain_lr_milestones", self.pretrain_lr_milestones),
@@ -174,22 +202,91 @@ class BaseDeepDetector(AnomalyScoreMixin, OutlierMixin, BaseEstimator):
             batch_size=self.batch_size,
         )
 
+    def _train_config(self) -> OptimizerConfig:
+        return OptimizerConfig(
+            epochs=self.epochs,
+            lr=self.lr,
+            milestones=check_milestones("lr_milestones", self.lr_milestones),
+            weight_decay=self.weight_decay,
+            batch_size=self.batch_size,
+        )
+
+    def _begin_fit(self, X: Any, y: Any) -> _FitState:
+        """Validate, standardize, derive the seeds and build phi; no training yet."""
+        self._check_params()
+        X_np = check_X(self, X, reset=True, min_samples=2)
+        semi_labels_np = self._semi_labels(y, X_np.shape[0])
+        network = _as_network_param(self.network)
+        if isinstance(network, nn.Module):
+            self.spec_ = None
+        else:
+            self.spec_ = default_spec(self.input_shape_) if network == "auto" else network
+        X_np = self._fit_standardizer(X_np)
+        self.output_activation_ = self._resolve_output_activation(X_np)
+        seed = seed_from_random_state(self.random_state)
+        # independent streams for pretraining and for the rest of the fit, so that a fit
+        # given an autoencoder trained earlier with the same seed (the experiment runner's
+        # cache) continues exactly as if it had pretrained that autoencoder itself
+        pretrain_seed, train_seed = (int(s) for s in np.random.SeedSequence(seed).generate_state(2))
+        generator = make_generator(train_seed)
+        self.pretrain_loss_history_ = []
+        self.autoencoder_ = None
+        self.autoencoder_reused_ = False
+        return _FitState(
+            X_np=X_np,
+            X=self._as_tensor(X_np),
+            semi_labels_np=semi_labels_np,
+            semi_labels=torch.from_numpy(semi_labels_np.astype(np.int64)).to(self._device),
+            phi=self._to_device(self._build_encoder(generator)),
+            generator=generator,
+            pretrain_seed=pretrain_seed,
+        )
+
+    def _training_threads(self) -> int | None:
+        """1 for the small MLPs (see SINGLE_THREAD_MAX_MACS) on the CPU, else None (torch's setting)."""
+        if not isinstance(self.spec_, MLPSpec) or self._device.type != "cpu":
+            return None
+        widths = [self.input_shape_[0], *self.spec_.hidden_sizes, self.spec_.rep_dim]
+        macs = sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+        return 1 if macs <= SINGLE_THREAD_MAX_MACS else None
+
+    def _wants_pretraining(self) -> bool:
+        return bool(self.pretrain) and self.pretrain_epochs > 0
+
+    def _new_autoencoder(self, state: _FitState) -> tuple[nn.Module, torch.Tensor, torch.Generator]:
+        """A freshly initialised autoencoder, its training data and its generator."""
+        pretrain_generator = make_generator(state.pretrain_seed)
+        encoder = self._build_encoder(pretrain_generator)
+        # channels_last makes the LeNet autoencoders ~1.4x faster on CPU (DESIGN §6), while
+        # the encoder alone (phi) trains faster in the default layout (measured: 0.50 vs
+        # 0.83 s per MNIST epoch), so only pretraining uses it
+        autoencoder = self._to_device(Autoencoder(encoder, self._build_decoder(pretrain_generator)), channels_last=True)
+        return autoencoder, self._as_tensor(state.X_np, channels_last=True), pretrain_generator
+
+    def _adopt_autoencoder(self, state: _FitState, autoencoder: nn.Module, *, reused: bool) -> None:
+        """Start phi from the autoencoder's encoder and keep the autoencoder."""
+        self._transfer_encoder(autoencoder, state.phi)
+        self.autoencoder_ = autoencoder.eval()
+        self.autoencoder_reused_ = reused
+
+    def _pretrain(self, state: _FitState) -> None:
+        """Train an autoencoder whose encoder has phi's architecture and start phi from it."""
+        autoencoder, X, pretrain_generator = self._new_autoencoder(state)
+
         def batch_loss(indices: torch.Tensor) -> torch.Tensor:
-            batch = X[indices]
-            return reconstruction_loss(autoencoder(batch), batch)
+            return autoencoder_batch_loss(autoencoder, (X,), indices)
 
         self.pretrain_loss_history_ = train(
             autoencoder,
             batch_loss,
             X.shape[0],
-            config,
-            generator=generator,
+            self._pretrain_config(),
+            generator=pretrain_generator,
             device=self._device,
             progress=self.verbose,
             description="pretraining autoencoder",
         )
-        autoencoder.eval()
-        return autoencoder
+        self._adopt_autoencoder(state, autoencoder, reused=False)
 
     @staticmethod
     def _transfer_encoder(autoencoder: nn.Module, phi: nn.Module) -> None:
@@ -224,10 +321,29 @@ class BaseDeepDetector(AnomalyScoreMixin, OutlierMixin, BaseEstimator):
         center[small & (center >= 0)] = CENTER_MIN_ABS
         return center
 
+    def _batch_loss(
+        self, phi: nn.Module, tensors: Sequence[torch.Tensor], indices: torch.Tensor
+    ) -> torch.Tensor:  # pragma: no cover - abstract
+        """The method's mean loss on a batch; ``tensors`` are ``(X, semi_labels, center)``.
+
+        Written functionally (inputs passed in, tensor operations only) so that the same
+        code serves the plain trainer and the stacked one (:mod:`deepsad.training.stacked`).
+        """
+        raise NotImplementedError
+
+    def _supports_stacking(self) -> bool:
+        """Whether the objective is a pure function of a batch (no state across batches)."""
+        return True
+
     def _make_objective(
         self, phi: nn.Module, X: torch.Tensor, semi_labels: torch.Tensor, center: torch.Tensor
-    ) -> Callable[[torch.Tensor], torch.Tensor]:  # pragma: no cover - abstract
-        raise NotImplementedError
+    ) -> Callable[[torch.Tensor], torch.Tensor]:
+        tensors = (X, semi_labels, center)
+
+        def objective(indices: torch.Tensor) -> torch.Tensor:
+            return self._batch_loss(phi, tensors, indices)
+
+        return objective
 
     def _semi_labels(self, y: Any, n_samples: int) -> np.ndarray:
         """Validated semi-labels for ``fit``; unsupervised detectors ignore ``y``."""
@@ -235,69 +351,35 @@ class BaseDeepDetector(AnomalyScoreMixin, OutlierMixin, BaseEstimator):
 
     def _fit_hypersphere(self, X: Any, y: Any, autoencoder: nn.Module | None = None) -> "BaseDeepDetector":
         """Fit pipeline shared by Deep SAD and Deep SVDD (``autoencoder``: see ``fit``)."""
-        self._check_params()
-        X_np = check_X(self, X, reset=True, min_samples=2)
-        semi_labels_np = self._semi_labels(y, X_np.shape[0])
-        network = _as_network_param(self.network)
-        if isinstance(network, nn.Module):
-            self.spec_ = None
-        else:
-            self.spec_ = default_spec(self.input_shape_) if network == "auto" else network
-        X_np = self._fit_standardizer(X_np)
-        self.output_activation_ = self._resolve_output_activation(X_np)
-        seed = seed_from_random_state(self.random_state)
-        # independent streams for pretraining and for the rest of the fit, so that a fit
-        # given an autoencoder trained earlier with the same seed (the experiment runner's
-        # cache) continues exactly as if it had pretrained that autoencoder itself
-        pretrain_seed, train_seed = (int(s) for s in np.random.SeedSequence(seed).generate_state(2))
-        generator = make_generator(train_seed)
-        device = self._device
-
-        X_t = self._as_tensor(X_np)
-        semi_labels = torch.from_numpy(semi_labels_np.astype(np.int64)).to(device)
-        phi = self._to_device(self._build_encoder(generator))
-
-        self.pretrain_loss_history_ = []
-        self.autoencoder_ = None
-        self.autoencoder_reused_ = autoencoder is not None
-        if autoencoder is not None:
-            self._transfer_encoder(autoencoder, phi)
-            self.autoencoder_ = autoencoder.eval()
-        elif self.pretrain and self.pretrain_epochs > 0:
-            pretrain_generator = make_generator(pretrain_seed)
-            trained = self._pretrain(
-                self._build_encoder(pretrain_generator),
-                self._as_tensor(X_np, channels_last=True),
-                pretrain_generator,
+        self._check_method_params()
+        state = self._begin_fit(X, y)
+        with limited_threads(self._training_threads()):
+            if autoencoder is not None:
+                self._adopt_autoencoder(state, autoencoder, reused=True)
+            elif self._wants_pretraining():
+                self._pretrain(state)
+            center = self._init_center(state.phi, state.X, state.semi_labels)
+            objective = self._make_objective(state.phi, state.X, state.semi_labels, center)
+            self.loss_history_ = train(
+                state.phi,
+                objective,
+                state.X.shape[0],
+                self._train_config(),
+                generator=state.generator,
+                device=self._device,
+                progress=self.verbose,
+                description=f"training {type(self).__name__}",
             )
-            self._transfer_encoder(trained, phi)
-            self.autoencoder_ = trained
+        return self._finish_fit(state, center)
 
-        center = self._init_center(phi, X_t, semi_labels)
-        config = OptimizerConfig(
-            epochs=self.epochs,
-            lr=self.lr,
-            milestones=check_milestones("lr_milestones", self.lr_milestones),
-            weight_decay=self.weight_decay,
-            batch_size=self.batch_size,
-        )
-        objective = self._make_objective(phi, X_t, semi_labels, center)
-        self.loss_history_ = train(
-            phi,
-            objective,
-            X_np.shape[0],
-            config,
-            generator=generator,
-            device=device,
-            progress=self.verbose,
-            description=f"training {type(self).__name__}",
-        )
-        phi.eval()
-        self.network_ = phi
+    def _finish_fit(self, state: _FitState, center: torch.Tensor) -> "BaseDeepDetector":
+        """Keep the trained phi and centre, count labels, set the decision threshold."""
+        state.phi.eval()
+        self.network_ = state.phi
         self.center_ = center.detach().to("cpu").numpy().astype(np.float32)
-        self.n_labeled_normal_ = int((semi_labels_np == 1).sum())
-        self.n_labeled_anomaly_ = int((semi_labels_np == -1).sum())
-        train_scores = self._distances(X_t)
+        self.n_labeled_normal_ = int((state.semi_labels_np == 1).sum())
+        self.n_labeled_anomaly_ = int((state.semi_labels_np == -1).sum())
+        train_scores = self._distances(state.X)
         self._set_threshold(train_scores, natural_threshold=self._natural_threshold(train_scores))
         return self
 

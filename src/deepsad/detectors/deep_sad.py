@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -164,20 +164,16 @@ class DeepSAD(BaseDeepDetector):
         DeepSAD
             The fitted estimator.
         """
+        return self._fit_hypersphere(X, y, autoencoder)
+
+    def _check_method_params(self) -> None:
         check_fraction("eta", self.eta, low=0.0, high=float("inf"), low_inclusive=False, high_inclusive=False)
         check_fraction("eps", self.eps, low=0.0, high=float("inf"), low_inclusive=False, high_inclusive=False)
-        return self._fit_hypersphere(X, y, autoencoder)
 
     def _semi_labels(self, y: Any, n_samples: int) -> np.ndarray:
         return check_semi_labels(y, n_samples)
 
-    def _make_objective(
-        self, phi: nn.Module, X: torch.Tensor, semi_labels: torch.Tensor, center: torch.Tensor
-    ) -> Callable[[torch.Tensor], torch.Tensor]:
-        eta, eps = float(self.eta), float(self.eps)
-
-        def objective(indices: torch.Tensor) -> torch.Tensor:
-            dist_sq = squared_distance(phi(X[indices]), center)  # (batch,)
-            return deep_sad_loss(dist_sq, semi_labels[indices], eta=eta, eps=eps)
-
-        return objective
+    def _batch_loss(self, phi: nn.Module, tensors: Sequence[torch.Tensor], indices: torch.Tensor) -> torch.Tensor:
+        X, semi_labels, center = tensors
+        dist_sq = squared_distance(phi(X[indices]), center)  # (batch,)
+        return deep_sad_loss(dist_sq, semi_labels[indices], eta=float(self.eta), eps=float(self.eps))

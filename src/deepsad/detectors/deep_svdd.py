@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -119,22 +119,29 @@ threshold_, offset_, input_shape_, n_features_in_
         -------
         DeepSVDD
         """
+        return self._fit_hypersphere(X, y, autoencoder)
+
+    def _check_method_params(self) -> None:
         if self.objective not in OBJECTIVES:
             raise InvalidInputError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
         check_fraction("nu", self.nu, low=0.0, high=1.0, low_inclusive=False, high_inclusive=True)
         check_positive_int("radius_warmup_epochs", self.radius_warmup_epochs, allow_zero=True)
         self.radius_ = None
-        return self._fit_hypersphere(X, y, autoencoder)
+
+    def _supports_stacking(self) -> bool:
+        # the soft-boundary radius is re-solved from batch to batch: state a pure batch
+        # function cannot carry
+        return self.objective == "one-class"
+
+    def _batch_loss(self, phi: nn.Module, tensors: Sequence[torch.Tensor], indices: torch.Tensor) -> torch.Tensor:
+        X, _, center = tensors
+        return one_class_loss(squared_distance(phi(X[indices]), center))
 
     def _make_objective(
         self, phi: nn.Module, X: torch.Tensor, semi_labels: torch.Tensor, center: torch.Tensor
     ) -> Callable[[torch.Tensor], torch.Tensor]:
         if self.objective == "one-class":
-
-            def one_class(indices: torch.Tensor) -> torch.Tensor:
-                return one_class_loss(squared_distance(phi(X[indices]), center))
-
-            return one_class
+            return super()._make_objective(phi, X, semi_labels, center)
 
         nu = float(self.nu)
         warmup_batches = self.radius_warmup_epochs * len(batch_slices(X.shape[0], self.batch_size))

@@ -1,6 +1,6 @@
 """Training machinery: losses as pure functions, one generic trainer, device helpers."""
 
-from deepsad.training.device import make_generator, resolve_device, seed_from_random_state
+from deepsad.training.device import limited_threads, make_generator, resolve_device, seed_from_random_state
 from deepsad.training.losses import (
     deep_sad_loss,
     one_class_loss,
@@ -16,6 +16,7 @@ __all__ = [
     "OptimizerConfig",
     "batch_slices",
     "deep_sad_loss",
+    "limited_threads",
     "make_generator",
     "map_batches",
     "one_class_loss",

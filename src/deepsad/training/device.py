@@ -1,7 +1,9 @@
-"""Choosing the torch device and deriving seeds from ``random_state``."""
+"""Choosing the torch device and thread count, and deriving seeds from ``random_state``."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -59,3 +61,21 @@ def make_generator(seed: int) -> torch.Generator:
     generator = torch.Generator(device="cpu")
     generator.manual_seed(seed)
     return generator
+
+
+@contextmanager
+def limited_threads(n_threads: int | None) -> Iterator[None]:
+    """Run the block with at most ``n_threads`` intra-op threads, then restore the setting.
+
+    ``None`` changes nothing. The setting is process-wide (``torch.set_num_threads``), so
+    this is not meant for code that trains from several Python threads at once.
+    """
+    previous = torch.get_num_threads()
+    if n_threads is None or n_threads >= previous:
+        yield
+        return
+    torch.set_num_threads(n_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

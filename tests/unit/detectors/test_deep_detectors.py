@@ -256,3 +256,27 @@ def test_an_autoencoder_of_another_architecture_is_refused(tabular):
         DeepSAD(**FAST).fit(X, y, autoencoder=other.autoencoder_)
     with pytest.raises(InvalidInputError, match="must be a deepsad.models.Autoencoder"):
         DeepSAD(**FAST).fit(X, y, autoencoder=nn.Linear(6, 6))
+
+
+def test_small_mlps_train_on_one_thread_and_leave_the_setting_alone(tabular, monkeypatch):
+    X, y = tabular
+    seen = []
+    import deepsad.detectors.deep_base as deep_base
+
+    original = deep_base.train
+
+    def spy(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(deep_base, "train", spy)
+    outer = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        DeepSAD(**FAST).fit(X, y)
+        assert seen == [1, 1]  # pretraining and training
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(outer)
+    wide = DeepSAD(**FAST, network=MLPSpec(hidden_sizes=(512, 256), rep_dim=32))
+    assert wide.fit(X, y)._training_threads() is None

@@ -96,3 +96,17 @@ def test_a_diverging_loss_raises_a_clear_error():
 
     with pytest.raises(TrainingError, match="NaN|nan"):
         train(model, loss, 20, config, generator=make_generator(0), device=torch.device("cpu"))
+
+
+def test_limited_threads_lowers_and_restores_the_thread_count():
+    from deepsad.training import limited_threads
+
+    before = torch.get_num_threads()
+    with limited_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with limited_threads(None):
+        assert torch.get_num_threads() == before
+    with pytest.raises(RuntimeError), limited_threads(1):
+        raise RuntimeError("boom")
+    assert torch.get_num_threads() == before
