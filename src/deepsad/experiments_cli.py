@@ -78,6 +78,9 @@ def add_experiment_commands(subparsers: Any) -> None:
     p.add_argument("--rerun-changed", action="store_true",
                    help="rerun finished tasks whose settings differ from the config (default: refuse)")
     p.add_argument("--no-retry-failed", action="store_true", help="do not rerun tasks stored as failed")
+    p.add_argument("--stack", type=_positive_int, default=1, metavar="K",
+                   help="train up to K Deep SAD / Deep SVDD fits of a cell (other seeds or draws) at once as one "
+                        "stacked model (default 1: off); pays off for small MLPs and on GPUs")
     p.add_argument("--dry-run", action="store_true", help="list the tasks per cell and exit")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_run)
@@ -145,7 +148,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         summary = run_experiment(
             config, results, executor, data_root=args.data_root, use_ae_cache=args.ae_cache != "off",
             ae_cache_dir=args.ae_cache_dir, ae_cache_disk=args.ae_cache == "disk", rerun_changed=args.rerun_changed,
-            retry_failed=not args.no_retry_failed, progress=not args.no_progress, argv=sys.argv,
+            retry_failed=not args.no_retry_failed, progress=not args.no_progress, argv=sys.argv, stack=args.stack,
         )
     finally:
         if previous is not None:

@@ -55,7 +55,7 @@ import numpy as np
 
 from deepsad.errors import DeepSADError, InvalidInputError
 from deepsad.experiments.config import ExperimentConfig, canonical_json
-from deepsad.experiments.grid import Task, expand, group_tasks
+from deepsad.experiments.grid import Task, expand
 from deepsad.experiments.store import ResultStore, utc_now
 
 logger = logging.getLogger(__name__)
@@ -552,39 +552,55 @@ def run_task(task: Task, data: PreparedData, context: RunContext) -> dict[str, A
         A result row (see :data:`deepsad.experiments.store.TASK_COLUMNS`): status
         ``done`` with AUC and average precision, or ``failed`` with the error.
     """
-    row = _row_skeleton(task)
     data = _input_view(task.method, data)
-    row["sampler_summary"] = data.summary
-    row["n_train"] = int(data.X_train.shape[0])
-    row["n_test"] = int(data.X_test.shape[0])
+    row = start_row(task, data)
     state = _TaskState(cache=process_cache(context))
     started = time.perf_counter()
     try:
         estimator, selection, evaluation = _fit(task, data, state)
         row["fit_seconds"] = time.perf_counter() - started - state.pretrain_seconds
         row["selection"] = selection
-        t0 = time.perf_counter()
-        scores = np.asarray(estimator.anomaly_score(data.X_test), dtype=np.float64)
-        row["score_seconds"] = time.perf_counter() - t0
-        if not np.all(np.isfinite(scores)):
-            raise DeepSADError(f"{int(np.sum(~np.isfinite(scores)))} test scores are NaN or infinite")
-        from sklearn.metrics import average_precision_score, roc_auc_score
-
-        truth = data.y_test[evaluation]
-        if truth.min() == truth.max():
-            raise InvalidInputError("the test set holds only one class, so AUC is undefined")
-        row["auc"] = float(roc_auc_score(truth, scores[evaluation]))
-        row["average_precision"] = float(average_precision_score(truth, scores[evaluation]))
-        row["n_eval"] = int(evaluation.size)
-        row["status"] = "done"
+        evaluate_into(row, estimator, data, evaluation)
     except Exception as error:  # a failing task is a result; the run goes on
         _mark_failed(row, error)
         if row.get("fit_seconds") is None:
             row["fit_seconds"] = time.perf_counter() - started - state.pretrain_seconds
+    return finish_row(row, state)
+
+
+def start_row(task: Task, data: PreparedData) -> dict[str, Any]:
+    """A task's row before fitting: identity, settings, provenance and data sizes."""
+    row = _row_skeleton(task)
+    row["sampler_summary"] = data.summary
+    row["n_train"] = int(data.X_train.shape[0])
+    row["n_test"] = int(data.X_test.shape[0])
+    return row
+
+
+def finish_row(row: dict[str, Any], state: _TaskState) -> dict[str, Any]:
+    """Record the autoencoder's provenance and the finishing time."""
     row["ae_cache"] = state.ae_status
     row["pretrain_seconds"] = state.pretrain_seconds if state.ae_status in ("miss", "off") else None
     row["finished_at"] = utc_now()
     return row
+
+
+def evaluate_into(row: dict[str, Any], estimator: Any, data: PreparedData, evaluation: np.ndarray) -> None:
+    """Score the test set and record the metrics; raises if they are undefined."""
+    t0 = time.perf_counter()
+    scores = np.asarray(estimator.anomaly_score(data.X_test), dtype=np.float64)
+    row["score_seconds"] = time.perf_counter() - t0
+    if not np.all(np.isfinite(scores)):
+        raise DeepSADError(f"{int(np.sum(~np.isfinite(scores)))} test scores are NaN or infinite")
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    truth = data.y_test[evaluation]
+    if truth.min() == truth.max():
+        raise InvalidInputError("the test set holds only one class, so AUC is undefined")
+    row["auc"] = float(roc_auc_score(truth, scores[evaluation]))
+    row["average_precision"] = float(average_precision_score(truth, scores[evaluation]))
+    row["n_eval"] = int(evaluation.size)
+    row["status"] = "done"
 
 
 def _mark_failed(row: dict[str, Any], error: BaseException) -> None:
@@ -720,6 +736,11 @@ def iter_group(tasks: Sequence[Task], context: RunContext) -> Iterator[dict[str,
     """
     if not tasks:
         return
+    if len({task.group_key for task in tasks}) > 1:  # a unit of stacked fits (see stacking.py)
+        from deepsad.experiments.stacking import iter_stack_unit
+
+        yield from iter_stack_unit(tasks, context)
+        return
     try:
         data = prepare_data(tasks[0], context.data_root)
     except Exception as error:
@@ -816,6 +837,7 @@ def run_experiment(
     retry_failed: bool = True,
     progress: bool = True,
     argv: Sequence[str] | None = None,
+    stack: int = 1,
 ) -> RunSummary:
     """Run every task of ``config`` that ``results`` does not hold yet.
 
@@ -844,6 +866,9 @@ def run_experiment(
         A progress bar with ETA on stderr.
     argv : sequence of str, optional
         The command line, recorded with the run.
+    stack : int, default 1
+        Train up to this many Deep SAD / one-class Deep SVDD fits of a cell together
+        (:mod:`deepsad.experiments.stacking`); 1 runs every fit on its own.
 
     Returns
     -------
@@ -890,9 +915,11 @@ def run_experiment(
             "n_tasks": len(tasks), "n_skipped": skipped,
         })
         summary.run_id = run_id
-        groups = group_tasks(todo)
-        logger.info("%s (%s): %d tasks, %d already done, %d to run in %d groups",
-                    config.experiment, config.profile, len(tasks), skipped, len(todo), len(groups))
+        from deepsad.experiments.stacking import execution_units
+
+        groups = execution_units(todo, stack)
+        logger.info("%s (%s): %d tasks, %d already done, %d to run in %d units (stack %d)",
+                    config.experiment, config.profile, len(tasks), skipped, len(todo), len(groups), stack)
         bar = _progress_bar(len(todo), f"{config.experiment} ({config.profile})", progress)
 
         def on_rows(rows: list[dict[str, Any]]) -> None:

@@ -1,0 +1,193 @@
+"""Stacked execution: grid cells that differ only in data or seed, trained as one model.
+
+``deepsad experiment run --stack K`` bundles Deep SAD and one-class Deep SVDD tasks of
+one cell (same experiment, dataset, cell value, method settings and autoencoder
+settings; different seeds or known classes, hence different training data) into
+*units* of up to K setups. A worker runs a unit by drawing each setup's data, then,
+per method and per training-set shape:
+
+1. the autoencoders: taken from the cache where present; the missing ones pretrained
+   together (a stack of Deep SVDDs with ``epochs = 0``, exactly as the sequential path
+   pretrains one) and put into the cache, so the setup's other methods reuse them;
+2. phi: all K fitted at once with :func:`deepsad.fit_stacked` on those autoencoders;
+3. each task scored and recorded as a normal row. ``fit_seconds`` and
+   ``pretrain_seconds`` are the stacked times divided by the number of models (the
+   cost per experiment), and the row's ``selection`` says ``{"protocol": "fixed",
+   "stacked": K}``.
+
+The rows equal the sequential ones up to float rounding (tested). If a stacked fit
+fails, its tasks are rerun one by one, so a failure is attributed to its own task.
+Everything else (other methods, selection protocols, soft-boundary Deep SVDD) runs in
+normal groups.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from deepsad.experiments.config import canonical_json, stable_hash
+from deepsad.experiments.grid import Task, group_tasks
+from deepsad.experiments.runner import (
+    PreparedData,
+    RunContext,
+    _mark_failed,
+    _pretrainer_params,
+    _row_skeleton,
+    _TaskState,
+    _with_runner_params,
+    autoencoder_key,
+    autoencoder_settings,
+    evaluate_into,
+    finish_row,
+    prepare_data,
+    process_cache,
+    run_task,
+    start_row,
+)
+from deepsad.experiments.store import utc_now
+
+logger = logging.getLogger(__name__)
+
+#: Methods whose fit can be stacked (Deep SVDD only with the one-class objective).
+STACKABLE_METHODS = ("deepsad", "deepsvdd")
+
+
+def stack_key(task: Task) -> str | None:
+    """What tasks must share to be stacked together; ``None`` if the task cannot be stacked."""
+    if task.method not in STACKABLE_METHODS or task.selection.get("protocol") != "fixed" or not task.available:
+        return None
+    if task.method == "deepsvdd" and task.params.get("objective", "one-class") != "one-class":
+        return None
+    return stable_hash({
+        "experiment": task.experiment, "profile": task.profile, "dataset": task.dataset,
+        "parameter": task.parameter, "value": task.value, "autoencoder": task.autoencoder,
+    })
+
+
+def execution_units(tasks: Sequence[Task], stack: int) -> list[list[Task]]:
+    """Tasks in the lists workers run: stacked units of up to ``stack`` setups first, then groups.
+
+    A stacked unit holds every stackable task (all methods) of up to ``stack`` setups of
+    one cell; the remaining tasks form the usual groups (same data and autoencoder).
+    With ``stack <= 1`` this is :func:`deepsad.experiments.grid.group_tasks`.
+    """
+    if stack <= 1:
+        return group_tasks(tasks)
+    cells: dict[str, dict[str, list[Task]]] = {}
+    rest: list[Task] = []
+    for task in tasks:
+        key = stack_key(task)
+        if key is None:
+            rest.append(task)
+        else:
+            cells.setdefault(key, {}).setdefault(task.group_key, []).append(task)
+    units: list[list[Task]] = []
+    for setups in cells.values():
+        ordered = list(setups.values())
+        for start in range(0, len(ordered), stack):
+            units.append([task for setup in ordered[start : start + stack] for task in setup])
+    # stacked units go first: they pretrain and cache the autoencoders the groups reuse
+    return units + group_tasks(rest)
+
+
+def iter_stack_unit(tasks: Sequence[Task], context: RunContext) -> Iterator[dict[str, Any]]:
+    """Run a stacked unit, yielding one row per task (see the module docstring)."""
+    data: dict[str, PreparedData] = {}
+    runnable: list[Task] = []
+    for task in tasks:
+        if task.group_key not in data:
+            try:
+                data[task.group_key] = prepare_data(task, context.data_root)
+            except Exception as error:
+                data[task.group_key] = error  # type: ignore[assignment]
+        prepared = data[task.group_key]
+        if isinstance(prepared, Exception):
+            row = _row_skeleton(task)
+            _mark_failed(row, prepared)
+            row["finished_at"] = utc_now()
+            yield row
+        else:
+            runnable.append(task)
+    bundles: dict[tuple[str, str, tuple[int, ...]], list[Task]] = {}
+    for task in runnable:
+        shape = tuple(data[task.group_key].X_train.shape)
+        bundles.setdefault((task.method, canonical_json(task.params), shape), []).append(task)
+    # the unit's autoencoders by cache key: Deep SVDD's stack reuses Deep SAD's even when
+    # the process's memory cache is too small to hold a whole stack
+    pretrained: dict[str, Any] = {}
+    for bundle in bundles.values():
+        bundle_data = [data[task.group_key] for task in bundle]
+        if len(bundle) == 1:
+            yield run_task(bundle[0], bundle_data[0], context)
+            continue
+        try:
+            rows = _run_stacked(bundle, bundle_data, context, pretrained)
+        except Exception as error:  # rerun one by one so the failure lands on its own task
+            logger.info("stacked fit of %d %s tasks failed (%s); running them one by one",
+                        len(bundle), bundle[0].method, str(error).splitlines()[0] if str(error) else type(error).__name__)
+            rows = [run_task(task, prepared, context) for task, prepared in zip(bundle, bundle_data)]
+        yield from rows
+
+
+def _run_stacked(tasks: Sequence[Task], data: Sequence[PreparedData], context: RunContext,
+                 pretrained: dict[str, Any]) -> list[dict[str, Any]]:
+    from deepsad.detectors import fit_stacked
+    from deepsad.methods import make_detector
+
+    n_models = len(tasks)
+    rows = [start_row(task, prepared) for task, prepared in zip(tasks, data)]
+    cache = process_cache(context)
+    states = [_TaskState(cache=cache) for _ in tasks]
+    estimators = [make_detector(task.method, _with_runner_params(task.method, task.params, task.seed)) for task in tasks]
+    settings = autoencoder_settings(estimators[0])
+    autoencoders = None
+    if settings is not None:
+        autoencoders = [None] * n_models
+        keys = [autoencoder_key(prepared.X_train, settings, task.seed) for task, prepared in zip(tasks, data)]
+        for i, key in enumerate(keys):
+            if cache is None:  # --no-ae-cache: every task pretrains its own, as in a plain run
+                continue
+            if key in pretrained:
+                autoencoders[i] = pretrained[key]
+                states[i].note("hit-memory")
+            else:
+                autoencoders[i], where = cache.get(key)
+                if autoencoders[i] is not None:
+                    states[i].note(f"hit-{where}")
+        missing = [i for i in range(n_models) if autoencoders[i] is None]
+        if missing:
+            # Deep SVDDs with epochs = 0 pretrain exactly the autoencoders the tasks'
+            # own fits would (the runner's sequential path does the same, one at a time)
+            pretrainers = [make_detector("deepsvdd", _pretrainer_params(settings, tasks[i].seed)) for i in missing]
+            started = time.perf_counter()
+            fit_stacked(pretrainers, [data[i].X_train for i in missing])
+            per_model = (time.perf_counter() - started) / len(missing)
+            for i, pretrainer in zip(missing, pretrainers):
+                autoencoders[i] = pretrained[keys[i]] = pretrainer.autoencoder_
+                states[i].pretrain_seconds = per_model
+                states[i].note("miss" if cache is not None else "off")
+                if cache is not None:
+                    cache.put(keys[i], pretrainer.autoencoder_, spec=pretrainer.spec_,
+                              input_shape=pretrainer.input_shape_, output_activation=pretrainer.output_activation_)
+    started = time.perf_counter()
+    fit_stacked(estimators, [prepared.X_train for prepared in data], [prepared.y_train for prepared in data],
+                autoencoders=autoencoders)
+    per_model = (time.perf_counter() - started) / n_models
+    for row, estimator, prepared, state in zip(rows, estimators, data, states):
+        row["fit_seconds"] = per_model
+        row["selection"] = {"protocol": "fixed", "stacked": n_models}
+        try:
+            evaluate_into(row, estimator, prepared, _everything(prepared))
+        except Exception as error:  # e.g. a one-class test set: this task's result only
+            _mark_failed(row, error)
+        finish_row(row, state)
+    return rows
+
+
+def _everything(prepared: PreparedData) -> Any:
+    import numpy as np
+
+    return np.arange(prepared.y_test.size)
