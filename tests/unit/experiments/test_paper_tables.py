@@ -115,6 +115,8 @@ def test_the_shipped_copy_equals_the_paper_file():
 def test_pyproject_ships_the_csv_as_package_data():
     tomllib = pytest.importorskip("tomllib")
     config = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    patterns = config["tool"]["setuptools"]["package-data"]["deepsad"]
-    relative = SHIPPED.relative_to(REPO_ROOT / "src" / "deepsad").as_posix()
+    setuptools = config["tool"]["setuptools"]
+    assert "deepsad.experiments.data" in setuptools["packages"]
+    patterns = setuptools["package-data"]["deepsad.experiments.data"]
+    relative = SHIPPED.relative_to(REPO_ROOT / "src" / "deepsad" / "experiments" / "data").as_posix()
     assert any(fnmatch.fnmatch(relative, pattern) for pattern in patterns)
