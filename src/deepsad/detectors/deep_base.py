@@ -175,6 +175,10 @@ class BaseDeepDetector(AnomalyScoreMixin, OutlierMixin, BaseEstimator):
         return module
 
     def _as_tensor(self, X: np.ndarray, *, channels_last: bool = False) -> torch.Tensor:
+        if not X.flags.writeable:
+            # torch cannot share memory it may not write (it warns); nothing here writes
+            # into the data, but a copy is the clean way (read-only inputs: memmaps, views)
+            X = np.array(X)
         tensor = torch.from_numpy(X).to(self._device)
         if channels_last and tensor.ndim == 4:
             tensor = tensor.contiguous(memory_format=torch.channels_last)

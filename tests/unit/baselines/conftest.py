@@ -39,6 +39,20 @@ def _odds_split(data_root: Path, name: str, *, gamma_l: float, seed: int) -> Odd
 
 
 @pytest.fixture(scope="session")
+def data():
+    """Synthetic ``(X, y)`` for the deep baselines' unit tests: 150 samples in 6-D, scaled
+    and shifted (so standardization matters); 3 far points labeled -1, 10 labeled +1."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(150, 6)).astype(np.float32) * 2.0 + 3.0
+    X[:6] += 12.0 * rng.choice([-1.0, 1.0], size=(6, 6)).astype(np.float32)
+    y = np.zeros(150, dtype=np.int64)
+    y[:3] = -1
+    y[100:110] = 1
+    X.flags.writeable = False  # shared by modules: a test must not change it
+    return X, y
+
+
+@pytest.fixture(scope="session")
 def odds_split(data_root):
     """Factory ``odds_split(name, gamma_l=0.01, seed=0)``, cached per session."""
     cache: dict[tuple, OddsSplit] = {}

@@ -23,18 +23,6 @@ LOG_2PI = math.log(2.0 * math.pi)
 
 
 @pytest.fixture(scope="module")
-def data():
-    """150 samples in 6-D (scaled and shifted, so standardization matters); 3 far points labeled -1."""
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(150, 6)).astype(np.float32) * 2.0 + 3.0
-    X[:6] += 12.0 * rng.choice([-1.0, 1.0], size=(6, 6)).astype(np.float32)
-    y = np.zeros(150, dtype=np.int64)
-    y[:3] = -1
-    y[100:110] = 1
-    return X, y
-
-
-@pytest.fixture(scope="module")
 def m2(data):
     X, y = data
     return SSDGM(standardize=True, random_state=0, **FAST).fit(X, y)

@@ -280,3 +280,16 @@ def test_small_mlps_train_on_one_thread_and_leave_the_setting_alone(tabular, mon
         torch.set_num_threads(outer)
     wide = DeepSAD(**FAST, network=MLPSpec(hidden_sizes=(512, 256), rep_dim=32))
     assert wide.fit(X, y)._training_threads() is None
+
+
+def test_read_only_input_is_accepted_without_warnings(tabular):
+    import warnings
+
+    X, y = tabular
+    frozen = X.copy()
+    frozen.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch warns when it gets a non-writable array
+        est = DeepSAD(**FAST).fit(frozen, y)
+        scores = est.anomaly_score(frozen)
+    np.testing.assert_array_equal(scores, DeepSAD(**FAST).fit(X, y).anomaly_score(X))
