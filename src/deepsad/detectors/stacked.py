@@ -21,6 +21,7 @@ from torch import nn
 
 from deepsad.detectors.deep_base import BaseDeepDetector, autoencoder_batch_loss
 from deepsad.errors import InvalidInputError
+from deepsad.training import limited_threads
 from deepsad.training.stacked import train_stacked
 
 #: Parameters that may differ between stacked estimators; all others must be equal.
@@ -128,6 +129,20 @@ def fit_stacked(
     device = first._device
     n_samples = states[0].X.shape[0]
 
+    # the plain fit's thread rule (one thread for the small MLPs) holds for the stack too:
+    # measured on 2 shared cores, 3 stacked cardio MLPs ran 80x faster on one thread
+    with limited_threads(first._training_threads()):
+        centers, histories = _train_both_phases(estimators, states, autoencoders, device, n_samples)
+    for est, state, center, history in zip(estimators, states, centers, histories):
+        est.loss_history_ = history
+        est._finish_fit(state, center)
+    return estimators
+
+
+def _train_both_phases(estimators: list[BaseDeepDetector], states: list[Any], autoencoders: Sequence[nn.Module] | None,
+                       device: Any, n_samples: int) -> tuple[list[Any], list[list[float]]]:
+    """Pretrain (or adopt) the autoencoders, then train every phi; returns centres and loss histories."""
+    first = estimators[0]
     if autoencoders is not None:
         for est, state, autoencoder in zip(estimators, states, autoencoders):
             est._adopt_autoencoder(state, autoencoder, reused=True)
@@ -158,7 +173,4 @@ def fit_stacked(
         device=device,
         description=f"stacked training of {len(estimators)} {type(first).__name__}",
     )
-    for est, state, center, history in zip(estimators, states, centers, histories):
-        est.loss_history_ = history
-        est._finish_fit(state, center)
-    return estimators
+    return centers, histories

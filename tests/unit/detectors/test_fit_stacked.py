@@ -122,3 +122,26 @@ def test_given_autoencoders_replace_pretraining_as_in_fit():
         np.testing.assert_allclose(model.anomaly_score(X), plain.anomaly_score(X), rtol=1e-4, atol=1e-5)
     with pytest.raises(InvalidInputError, match="2 estimators and 1 autoencoders"):
         fit_stacked([DeepSAD(**FAST, random_state=s) for s in (0, 1)], datasets, labels, autoencoders=pretrained[:1])
+
+
+def test_small_mlps_are_stacked_on_one_thread(monkeypatch):
+    import torch
+
+    import deepsad.detectors.stacked as stacked_module
+
+    seen = []
+    original = stacked_module.train_stacked
+
+    def spy(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(stacked_module, "train_stacked", spy)
+    datasets, labels = _draws(2)
+    outer = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        fit_stacked([DeepSAD(**FAST, random_state=s) for s in (0, 1)], datasets, labels)
+        assert seen == [1, 1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(outer)
