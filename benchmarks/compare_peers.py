@@ -192,6 +192,43 @@ def _run_worker(spec: dict, timeout: float, threads: int) -> tuple[list[dict], d
 # ----------------------------------------------------------------------------- main
 
 
+def _run_stacked(args: argparse.Namespace, data_root: str | None) -> list[tuple[str, str]]:
+    """Run the grid-throughput benchmarks (bench_stacked.py, bench_grid.py) in fresh processes.
+
+    Returns (command, markdown) pairs: the table lines of each run and any summary line.
+    """
+    here = Path(__file__).parent
+    if args.quick:
+        runs = [("bench_stacked.py", ["--workload", "cardio", "--seeds", "3", "--epochs", "5"]),
+                ("bench_stacked.py", ["--workload", "mnist", "--seeds", "2", "--epochs", "1"]),
+                ("bench_grid.py", ["--known-classes", "2", "--epochs", "1", "--stack", "2"])]
+    else:
+        runs = [("bench_stacked.py", ["--workload", "cardio", "--seeds", "10"]),
+                ("bench_stacked.py", ["--workload", "mnist", "--seeds", "3", "--epochs", "3"]),
+                ("bench_grid.py", ["--known-classes", "3", "--epochs", "3", "--stack", "3"])]
+    sections = []
+    for script, extra in runs:
+        argv = [*extra, "--threads", str(args.threads)]
+        shown = f"python benchmarks/{script} --data-root ../shared/data " + " ".join(shlex.quote(a) for a in argv)
+        if data_root:
+            argv += ["--data-root", data_root]
+        print(f"  grid: {shown}", flush=True)
+        done = subprocess.run([sys.executable, str(here / script), *argv], capture_output=True, text=True,
+                              timeout=args.row_timeout,
+                              env={**os.environ, **{name: str(args.threads) for name in THREAD_VARIABLES}})
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            sections.append((shown, f"**not run:** {last}"))
+            continue
+        lines = done.stdout.strip().splitlines()
+        table = "\n".join(line for line in lines if line.startswith("|"))
+        notes = [line for line in lines[1:] if not line.startswith("|")]
+        text = table + ("\n\n" + "\n".join(notes) if notes else "")
+        print(text, flush=True)
+        sections.append((lines[0] + "; `" + shown + "`" if lines else shown, text))
+    return sections
+
+
 def _status(r: dict) -> str:
     if r.get("error"):
         return f"error: {r['error']}"
@@ -223,10 +260,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--floor-repeats", type=int, default=2,
                         help="alternating repeats of floor and our fit for the floor ratio (fastest kept)")
     parser.add_argument("--row-timeout", type=float, default=3600.0, help="seconds before a worker is stopped")
+    parser.add_argument("--render", metavar="JSON",
+                        help="only re-render --out from the raw measurements a run saved (docs/performance.json)")
+    parser.add_argument("--no-stacked", action="store_true",
+                        help="skip the sequential-vs-stacked grid throughput section (benchmarks/bench_stacked.py)")
     parser.add_argument("--worker", nargs=2, metavar=("SPEC", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         worker(*args.worker)
+        return 0
+    if args.render:
+        _render(Path(args.render), Path(args.out))
+        print(f"wrote {args.out} from {args.render}")
         return 0
 
     started_at, started = dt.datetime.now(dt.timezone.utc), time.perf_counter()
@@ -258,6 +303,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  ({dataset}/{method} worker: {time.perf_counter() - t0:.0f} s)", flush=True)
 
     cache.cleanup()
+    stacked = [] if args.no_stacked else _run_stacked(args, data_root)
     elapsed = time.perf_counter() - started
     rows = report.aggregate(results)
     print()
@@ -279,16 +325,27 @@ def main(argv: list[str] | None = None) -> int:
                 f"{d} {score_rows[d]:,} " + ("synthetic rows" if DATASETS[d]["kind"] == "odds" else "test images, tiled")
                 for d in dict.fromkeys(d for d, _ in plan)),
         }
-        text = report.markdown(
-            command=command, settings=settings_text, machine=report.machine_info(), load_before=load_before,
-            load_after=report.load_average(), vers=report.versions(), threads=threads_seen or {"requested": args.threads},
-            results=results, started=started_at, elapsed_s=elapsed, memory_source=memory_source,
-        )
+        measured = {
+            "command": command, "settings": settings_text, "machine": report.machine_info(), "load_before": load_before,
+            "load_after": report.load_average(), "vers": report.versions(),
+            "threads": threads_seen or {"requested": args.threads}, "results": results,
+            "started": started_at.isoformat(), "elapsed_s": elapsed, "memory_source": memory_source, "stacked": stacked,
+        }
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text)
-        print(f"\nwrote {out} ({elapsed / 60:.1f} min)")
+        # the raw measurements beside the page, so the page can be re-rendered without re-measuring
+        out.with_suffix(".json").write_text(json.dumps(measured, indent=1, default=str) + "\n")
+        _render(out.with_suffix(".json"), out)
+        print(f"\nwrote {out} and {out.with_suffix('.json')} ({elapsed / 60:.1f} min)")
     return 0
+
+
+def _render(measured_path: Path, out: Path) -> None:
+    """Write the markdown page from the raw measurements of a run (``--render``)."""
+    measured = json.loads(measured_path.read_text())
+    measured["started"] = dt.datetime.fromisoformat(measured["started"])
+    measured["stacked"] = [tuple(pair) for pair in measured.get("stacked") or []]
+    out.write_text(report.markdown(**measured))
 
 
 if __name__ == "__main__":

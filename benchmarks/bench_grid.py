@@ -1,0 +1,92 @@
+"""The MNIST column of Table 3 for Deep SAD through the experiment runner: experiments per hour.
+
+Runs a slice of the column (gamma_l = 0.05; chosen normal classes x known classes; the
+paper's full MNIST training sets) with the runner's serial executor, once plainly and
+once with ``--stack K``, in fresh results files, and prints experiments per hour, the
+AUCs of both runs and their largest difference, and the projected time of the full
+column (10 normal x 9 known classes x 5 ratios = 450 experiments) at the paper's
+150 + 150 epochs: the rows' training time (pretraining + fit) scaled to 150 epochs, plus
+the rest of the measured time per experiment (data, centre, scoring) as it is.
+
+    python benchmarks/bench_grid.py [--data-root D] [--normal-classes 0] [--known-classes 3]
+        [--epochs 3] [--stack 3] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from deepsad.experiments.config import config_from_dict, find_config, read_toml
+from deepsad.experiments.executors import SerialExecutor
+from deepsad.experiments.runner import run_experiment
+from deepsad.experiments.store import read_results
+
+FULL_COLUMN_EXPERIMENTS = 450  # 10 normal classes x 9 known classes x 5 ratios
+PAPER_EPOCHS = 150
+
+
+def column_config(normal_classes: list[int], known: int, epochs: int) -> object:
+    raw = read_toml(find_config("table3"))
+    raw.pop("profiles", None)
+    raw["datasets"] = ["mnist"]
+    raw["networks"] = {"mnist": raw["networks"]["mnist"]}
+    raw["methods"] = {"deepsad": raw["methods"]["deepsad"]}
+    raw["sweep"] = {**raw["sweep"], "values": [0.05]}
+    raw["scenario"] = {**raw["scenario"], "normal_classes": normal_classes, "max_known_classes": known}
+    raw["training"] = {**raw["training"], "epochs": epochs, "device": "cpu"}
+    raw["autoencoder"] = {**raw["autoencoder"], "epochs": epochs}
+    if epochs <= 50:
+        raw["training"]["lr_milestones"] = []
+        raw["autoencoder"]["lr_milestones"] = []
+    return config_from_dict(raw, source="table3 (MNIST Deep SAD column slice)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-root", default="../shared/data")
+    parser.add_argument("--normal-classes", type=int, nargs="+", default=[0])
+    parser.add_argument("--known-classes", type=int, default=3, help="known anomaly classes per normal class (max 9)")
+    parser.add_argument("--epochs", type=int, default=3, help="pretraining and training epochs each")
+    parser.add_argument("--stack", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    config = column_config(args.normal_classes, args.known_classes, args.epochs)
+    print(f"torch {torch.__version__}, {args.threads} threads, serial executor; MNIST Deep SAD, gamma_l = 0.05, "
+          f"normal {args.normal_classes} x {args.known_classes} known classes, {args.epochs}+{args.epochs} epochs")
+    rows = []
+    aucs = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for label, stack in (("sequential", 1), (f"stacked (--stack {args.stack})", args.stack)):
+            results = Path(folder) / f"stack{stack}" / "results.sqlite"
+            results.parent.mkdir()
+            started = time.perf_counter()
+            summary = run_experiment(config, results, SerialExecutor(threads=args.threads), data_root=args.data_root,
+                                     progress=False, stack=stack)
+            seconds = time.perf_counter() - started
+            frame = read_results(results)
+            aucs[label] = dict(zip(frame["task_key"], frame["auc"]))
+            per_experiment = seconds / max(1, summary.n_done)
+            # training (pretraining + phi) scales with the epochs; data drawing, centre and
+            # test scoring do not
+            training = float((frame["pretrain_seconds"].fillna(0.0) + frame["fit_seconds"]).mean())
+            projected = per_experiment - training + training * PAPER_EPOCHS / args.epochs
+            projected_h = projected * FULL_COLUMN_EXPERIMENTS / 3600
+            rows.append((label, summary.n_done, summary.n_failed, seconds, 3600 / per_experiment,
+                         np.mean(frame["auc"]), np.std(frame["auc"], ddof=1) if len(frame) > 1 else 0.0, projected_h))
+    first, second = aucs.values()
+    diff = max(abs(first[k] - second[k]) for k in first)
+    print("| run | experiments | failed | wall s | exp/h | AUC mean ± std | full column at 150+150, projected h |")
+    print("|---|---|---|---|---|---|---|")
+    for label, done, failed, seconds, per_hour, mean, std, projected in rows:
+        print(f"| {label} | {done} | {failed} | {seconds:.1f} | {per_hour:.0f} | {mean:.4f} ± {std:.4f} | {projected:.1f} |")
+    print(f"largest per-experiment AUC difference between the runs: {diff:.1e}")
+
+
+if __name__ == "__main__":
+    main()
