@@ -34,6 +34,8 @@ def _check_compatible(estimators: Sequence[BaseDeepDetector]) -> None:
     first = estimators[0]
     if not isinstance(first, BaseDeepDetector):
         raise InvalidInputError(f"fit_stacked takes DeepSAD / DeepSVDD estimators, got {type(first).__name__}")
+    if len({id(estimator) for estimator in estimators}) < len(estimators):
+        raise InvalidInputError("fit_stacked needs distinct estimator objects; the same estimator appears twice")
     reference = {k: v for k, v in first.get_params(deep=False).items() if k not in PER_ESTIMATOR_PARAMS}
     for index, estimator in enumerate(estimators[1:], start=1):
         if type(estimator) is not type(first):

@@ -85,11 +85,12 @@ def test_unlabeled_default_y_is_all_unlabeled():
         ([], 0, "at least one estimator"),
         ([DeepSAD(**FAST), DeepSAD(**dict(FAST, lr=1e-3))], 2, "differs from estimator 0 in lr"),
         ([DeepSAD(**FAST), DeepSVDD(**FAST)], 2, "estimator 1 is a DeepSVDD"),
-        ([DeepSVDD(**FAST, objective="soft-boundary")] * 2, 2, "soft-boundary"),
-        ([DeepSAD(**FAST)] * 2, 3, "2 estimators, 3 datasets"),
-        ([DeepSAD(**dict(FAST, eta=-1.0))] * 2, 2, "eta"),
+        ([DeepSVDD(**FAST, objective="soft-boundary") for _ in range(2)], 2, "soft-boundary"),
+        ([DeepSAD(**FAST) for _ in range(2)], 3, "2 estimators, 3 datasets"),
+        ([DeepSAD(**dict(FAST, eta=-1.0)) for _ in range(2)], 2, "eta"),
+        ([DeepSAD(**FAST)] * 2, 2, "same estimator appears twice"),
     ],
-    ids=["empty", "settings", "classes", "soft-boundary", "lengths", "bad-param"],
+    ids=["empty", "settings", "classes", "soft-boundary", "lengths", "bad-param", "same-object"],
 )
 def test_bad_requests_name_the_problem(estimators, n_data, message):
     datasets, _ = _draws(max(n_data, 1))
