@@ -18,7 +18,7 @@ from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from deepsad.detectors.deep_base import BaseDeepDetector, _as_network_param, _state_with_prefix
+from deepsad.detectors.deep_base import BaseDeepDetector, _as_network_param, _state_with_prefix, training_threads
 from deepsad.detectors.scoring import AnomalyScoreMixin, check_contamination
 from deepsad.errors import InvalidInputError
 from deepsad.models import (
@@ -34,6 +34,7 @@ from deepsad.models import (
 )
 from deepsad.training import (
     OptimizerConfig,
+    limited_threads,
     make_generator,
     map_batches,
     per_sample_reconstruction_error,
@@ -316,16 +317,17 @@ class CAE(_NetworkBaseline):
             batch = X_train[indices]
             return reconstruction_loss(autoencoder(batch), batch)
 
-        self.loss_history_ = train(
-            autoencoder,
-            batch_loss,
-            self.n_train_,
-            self._optimizer_config(),
-            generator=generator,
-            device=self._device,
-            progress=self.verbose,
-            description="training CAE",
-        )
+        with limited_threads(training_threads(self.spec_, self.input_shape_, self._device)):
+            self.loss_history_ = train(
+                autoencoder,
+                batch_loss,
+                self.n_train_,
+                self._optimizer_config(),
+                generator=generator,
+                device=self._device,
+                progress=self.verbose,
+                description="training CAE",
+            )
         self.autoencoder_ = autoencoder.eval()
         self._set_threshold(self._reconstruction_errors(X_t))
         return self

@@ -17,10 +17,10 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from deepsad.baselines.cae import _NetworkBaseline
-from deepsad.detectors.deep_base import _state_with_prefix
+from deepsad.detectors.deep_base import _state_with_prefix, training_threads
 from deepsad.errors import InvalidInputError
 from deepsad.models import build_encoder, init_weights_, representation_dim
-from deepsad.training import make_generator, map_batches, train
+from deepsad.training import limited_threads, make_generator, map_batches, train
 
 logger = logging.getLogger(__name__)
 
@@ -164,16 +164,17 @@ class SupervisedClassifier(_NetworkBaseline):
         def batch_loss(indices: torch.Tensor) -> torch.Tensor:
             return bce(net(X_t[indices]), targets[indices])
 
-        self.loss_history_ = train(
-            net,
-            batch_loss,
-            X_np.shape[0],
-            self._optimizer_config(),
-            generator=generator,
-            device=device,
-            progress=self.verbose,
-            description="training SupervisedClassifier",
-        )
+        with limited_threads(training_threads(self.spec_, self.input_shape_, self._device)):
+            self.loss_history_ = train(
+                net,
+                batch_loss,
+                X_np.shape[0],
+                self._optimizer_config(),
+                generator=generator,
+                device=device,
+                progress=self.verbose,
+                description="training SupervisedClassifier",
+            )
         self.network_ = net.eval()
         # logit 0 = probability 0.5 is the classifier's own decision boundary
         self._set_threshold(self._logits(X_t), natural_threshold=0.0)

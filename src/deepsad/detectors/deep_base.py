@@ -70,6 +70,16 @@ def _as_network_param(network: Any) -> Any:
     return network
 
 
+def training_threads(spec: Any, input_shape: tuple[int, ...], device: torch.device) -> int | None:
+    """Intra-op threads for training a network of ``spec``: 1 for the small MLPs on the CPU
+    (see :data:`SINGLE_THREAD_MAX_MACS`), else ``None`` (torch's setting)."""
+    if not isinstance(spec, MLPSpec) or device.type != "cpu":
+        return None
+    widths = [input_shape[0], *spec.hidden_sizes, spec.rep_dim]
+    macs = sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+    return 1 if macs <= SINGLE_THREAD_MAX_MACS else None
+
+
 def autoencoder_batch_loss(autoencoder: nn.Module, tensors: Sequence[torch.Tensor], indices: torch.Tensor) -> torch.Tensor:
     """Pretraining loss on a batch: mean squared reconstruction error of ``tensors[0][indices]``."""
     batch = tensors[0][indices]
@@ -247,12 +257,7 @@ class BaseDeepDetector(AnomalyScoreMixin, OutlierMixin, BaseEstimator):
         )
 
     def _training_threads(self) -> int | None:
-        """1 for the small MLPs (see SINGLE_THREAD_MAX_MACS) on the CPU, else None (torch's setting)."""
-        if not isinstance(self.spec_, MLPSpec) or self._device.type != "cpu":
-            return None
-        widths = [self.input_shape_[0], *self.spec_.hidden_sizes, self.spec_.rep_dim]
-        macs = sum(a * b for a, b in zip(widths[:-1], widths[1:]))
-        return 1 if macs <= SINGLE_THREAD_MAX_MACS else None
+        return training_threads(self.spec_, self.input_shape_, self._device)
 
     def _wants_pretraining(self) -> bool:
         return bool(self.pretrain) and self.pretrain_epochs > 0

@@ -208,3 +208,26 @@ def test_auc_floor_on_thyroid(thyroid, make, floor):
     X_train, semi_labels, X_test, truth = thyroid
     est = make().fit(X_train, semi_labels)
     assert roc_auc_score(truth, est.anomaly_score(X_test)) >= floor
+
+
+@pytest.mark.parametrize("name", ["cae", "supervised"])
+def test_small_mlp_baselines_train_on_one_thread(data, monkeypatch, name):
+    import importlib
+
+    module = importlib.import_module(f"deepsad.baselines.{name}")
+    seen = []
+    original = module.train
+
+    def spy(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, "train", spy)
+    X, y = data
+    outer = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        (CAE if name == "cae" else SupervisedClassifier)(random_state=0, **FAST).fit(X, y)
+        assert seen == [1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(outer)
