@@ -178,6 +178,13 @@ def _dry_run(config: Any, args: argparse.Namespace) -> int:
     counts = count_by_cell(tasks)
     print(f"{config.experiment} ({config.profile}): {len(tasks)} tasks in {len(group_tasks(tasks))} groups "
           f"(tasks sharing data and autoencoder)")
+    if args.stack > 1:
+        from deepsad.experiments.stacking import execution_units
+
+        units = execution_units(tasks, args.stack)
+        stacked = [unit for unit in units if len({task.group_key for task in unit}) > 1]
+        print(f"--stack {args.stack}: {sum(len(u) for u in stacked)} tasks in {len(stacked)} stacked units, "
+              f"{len(units) - len(stacked)} plain groups")
     for (dataset, parameter, value, method), n in counts.items():
         cell = f"{parameter}={format_value(parameter, value)}" if parameter else "-"
         print(f"  {dataset:<12} {cell:<16} {method:<16} {n}")

@@ -275,5 +275,8 @@ def test_dry_run_and_list(capsys):
     code, out, _ = run(capsys, "experiment", "run", "table3", "--profile", "quick", "--dry-run")
     assert code == 0 and out.startswith("table3 (quick): 96 tasks in 12 groups")
     assert "gamma_l=0.0" in out and "supervised" in out
+    code, out, _ = run(capsys, "experiment", "run", "table6", "--profile", "quick", "--dry-run", "--stack", "2")
+    # quick Table 6: 6 datasets x 2 seeds; Deep SAD and Deep SVDD stack per dataset
+    assert code == 0 and "--stack 2: 24 tasks in 6 stacked units, 12 plain groups" in out
     code, out, _ = run(capsys, "experiment", "list")
     assert code == 0 and "table6" in out and "full, quick" in out
