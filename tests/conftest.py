@@ -31,3 +31,9 @@ def require_file(path: Path) -> Path:
     if not path.exists():
         pytest.skip(f"real data file not found: {path} (set DEEPSAD_DATA to the data root)")
     return path
+
+
+@pytest.fixture(scope="session")
+def real_file():
+    """:func:`require_file` as a fixture, for test modules that cannot import this conftest."""
+    return require_file

@@ -33,7 +33,6 @@ from deepsad.models import (
     spec_to_dict,
 )
 from deepsad.training import (
-    OptimizerConfig,
     limited_threads,
     make_generator,
     map_batches,
@@ -101,14 +100,8 @@ class _NetworkBaseline(AnomalyScoreMixin, OutlierMixin, BaseEstimator):
                 f"got {self.network!r}"
             )
 
-    def _optimizer_config(self) -> OptimizerConfig:
-        return OptimizerConfig(
-            epochs=self.epochs,
-            lr=self.lr,
-            milestones=check_milestones("lr_milestones", self.lr_milestones),
-            weight_decay=self.weight_decay,
-            batch_size=self.batch_size,
-        )
+    # the same epochs / lr / lr_milestones / weight_decay / batch_size parameters as the detectors
+    _optimizer_config = BaseDeepDetector._train_config
 
     def _prepare_fit(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray, torch.Generator]:
         """Validate and standardize; set ``spec_``; return samples, semi-labels and the generator."""

@@ -603,6 +603,14 @@ def evaluate_into(row: dict[str, Any], estimator: Any, data: PreparedData, evalu
     row["status"] = "done"
 
 
+def failed_row(task: Task, error: BaseException) -> dict[str, Any]:
+    """The row of a task that failed before it could be fitted (e.g. its data could not be drawn)."""
+    row = _row_skeleton(task)
+    _mark_failed(row, error)
+    row["finished_at"] = utc_now()
+    return row
+
+
 def _mark_failed(row: dict[str, Any], error: BaseException) -> None:
     message = str(error).strip() or type(error).__name__
     row["status"] = "failed"
@@ -745,10 +753,7 @@ def iter_group(tasks: Sequence[Task], context: RunContext) -> Iterator[dict[str,
         data = prepare_data(tasks[0], context.data_root)
     except Exception as error:
         for task in tasks:
-            row = _row_skeleton(task)
-            _mark_failed(row, error)
-            row["finished_at"] = utc_now()
-            yield row
+            yield failed_row(task, error)
         return
     for task in tasks:
         if task.data_spec() != tasks[0].data_spec():  # pragma: no cover - grouping bug

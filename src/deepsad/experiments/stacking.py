@@ -28,6 +28,8 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import numpy as np
+
 from deepsad.experiments.config import canonical_json, stable_hash
 from deepsad.experiments.grid import Task, group_tasks
 from deepsad.experiments.runner import (
@@ -35,20 +37,18 @@ from deepsad.experiments.runner import (
     RunContext,
     _mark_failed,
     _pretrainer_params,
-    _row_skeleton,
     _TaskState,
     _with_runner_params,
     autoencoder_key,
     autoencoder_settings,
     evaluate_into,
+    failed_row,
     finish_row,
     prepare_data,
     process_cache,
     run_task,
     start_row,
 )
-from deepsad.experiments.store import utc_now
-
 logger = logging.getLogger(__name__)
 
 #: Methods whose fit can be stacked (Deep SVDD only with the one-class objective).
@@ -96,19 +96,16 @@ def execution_units(tasks: Sequence[Task], stack: int) -> list[list[Task]]:
 def iter_stack_unit(tasks: Sequence[Task], context: RunContext) -> Iterator[dict[str, Any]]:
     """Run a stacked unit, yielding one row per task (see the module docstring)."""
     data: dict[str, PreparedData] = {}
+    failures: dict[str, Exception] = {}
     runnable: list[Task] = []
     for task in tasks:
-        if task.group_key not in data:
+        if task.group_key not in data and task.group_key not in failures:
             try:
                 data[task.group_key] = prepare_data(task, context.data_root)
             except Exception as error:
-                data[task.group_key] = error  # type: ignore[assignment]
-        prepared = data[task.group_key]
-        if isinstance(prepared, Exception):
-            row = _row_skeleton(task)
-            _mark_failed(row, prepared)
-            row["finished_at"] = utc_now()
-            yield row
+                failures[task.group_key] = error
+        if task.group_key in failures:
+            yield failed_row(task, failures[task.group_key])
         else:
             runnable.append(task)
     bundles: dict[tuple[str, str, tuple[int, ...]], list[Task]] = {}
@@ -180,14 +177,9 @@ def _run_stacked(tasks: Sequence[Task], data: Sequence[PreparedData], context: R
         row["fit_seconds"] = per_model
         row["selection"] = {"protocol": "fixed", "stacked": n_models}
         try:
-            evaluate_into(row, estimator, prepared, _everything(prepared))
+            evaluate_into(row, estimator, prepared, np.arange(prepared.y_test.size))
         except Exception as error:  # e.g. a one-class test set: this task's result only
             _mark_failed(row, error)
         finish_row(row, state)
     return rows
 
-
-def _everything(prepared: PreparedData) -> Any:
-    import numpy as np
-
-    return np.arange(prepared.y_test.size)

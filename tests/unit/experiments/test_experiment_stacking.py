@@ -2,30 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-from deepsad.experiments import stacking
 from deepsad.experiments.config import config_from_dict
 from deepsad.experiments.executors import SerialExecutor
 from deepsad.experiments.grid import expand, group_tasks
 from deepsad.experiments.runner import run_experiment
 from deepsad.experiments.stacking import execution_units, stack_key
 from deepsad.experiments.store import read_results
-
-
-def _root_require_file():
-    path = Path(__file__).resolve().parents[2] / "conftest.py"
-    spec = importlib.util.spec_from_file_location("_deepsad_tests_root_conftest_stacking", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.require_file
-
-
-require_file = _root_require_file()
 
 
 def stacking_config(methods=None):
@@ -42,9 +28,9 @@ def stacking_config(methods=None):
 
 
 @pytest.fixture(scope="module")
-def odds(data_root):
+def odds(data_root, real_file):
     for name in ("thyroid", "cardio"):
-        require_file(data_root / "odds" / f"{name}.mat")
+        real_file(data_root / "odds" / f"{name}.mat")
     return data_root
 
 
