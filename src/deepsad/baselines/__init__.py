@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from deepsad.baselines._qp import QPSolverError
 from deepsad.baselines.cae import CAE
+from deepsad.baselines.gram_memo import GramMemo
 from deepsad.baselines.hybrid import Hybrid
 from deepsad.baselines.iforest import IsolationForestDetector
 from deepsad.baselines.kde import KDEDetector
@@ -48,6 +49,7 @@ DEEP_BASELINES: dict[str, type] = {
 __all__ = [
     "CAE",
     "DEEP_BASELINES",
+    "GramMemo",
     "Hybrid",
     "SupervisedClassifier",
     "PAPER_OCSVM_GRID",

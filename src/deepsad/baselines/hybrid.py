@@ -19,6 +19,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from deepsad.baselines.cae import CAE
+from deepsad.baselines.gram_memo import GramMemo
 from deepsad.detectors.deep_base import BaseDeepDetector, _state_with_prefix
 from deepsad.detectors.scoring import AnomalyScoreMixin, check_contamination
 from deepsad.errors import InvalidInputError
@@ -170,7 +171,10 @@ class Hybrid(AnomalyScoreMixin, OutlierMixin, BaseEstimator):
             raise InvalidInputError(f"the given {type(estimator).__name__} is not fitted; fit it first") from None
 
     # ------------------------------------------------------------------ fit
-    def fit(self, X: Any, y: Any = None) -> Hybrid:
+    #: ``fit`` takes ``gram_memo`` and hands it to a shallow detector that takes it.
+    accepts_gram_memo = True
+
+    def fit(self, X: Any, y: Any = None, *, gram_memo: GramMemo | None = None) -> Hybrid:
         """Encode ``X`` with the autoencoder and fit the shallow detector on the codes.
 
         Parameters
@@ -181,6 +185,9 @@ class Hybrid(AnomalyScoreMixin, OutlierMixin, BaseEstimator):
         y : array-like of shape (n_samples,) or None
             Semi-labels, passed to the CAE (if trained here) and to the shallow
             detector (SSAD uses them).
+        gram_memo : GramMemo or None, default=None
+            Passed to the shallow detector's ``fit`` if it takes one (the OC-SVM): the
+            candidates of a search share the Gram matrix of the codes.
 
         Returns
         -------
@@ -203,10 +210,11 @@ class Hybrid(AnomalyScoreMixin, OutlierMixin, BaseEstimator):
         codes = self._encode(X_np)
         self.codes_shape_ = tuple(int(s) for s in codes.shape)
         logger.debug("Hybrid: fitting %s on codes of shape %s", shallow_cls.__name__, self.codes_shape_)
-        self.shallow_ = self._shallow_estimator(shallow_cls).fit(codes, semi_labels)
+        shallow_fit_args = {"gram_memo": gram_memo} if getattr(shallow_cls, "accepts_gram_memo", False) else {}
+        self.shallow_ = self._shallow_estimator(shallow_cls).fit(codes, semi_labels, **shallow_fit_args)
         self.n_labeled_normal_ = int((semi_labels == 1).sum())
         self.n_labeled_anomaly_ = int((semi_labels == -1).sum())
-        self._set_threshold(self.shallow_.anomaly_score(codes), natural_threshold=self.shallow_.threshold_)
+        self._set_threshold(lambda: self.shallow_.anomaly_score(codes), natural_threshold=self.shallow_.threshold_)
         return self
 
     def _encode(self, X_np: np.ndarray) -> np.ndarray:

@@ -149,7 +149,7 @@ class IsolationForestDetector(BaseShallowDetector):
         # comparisons (x <= threshold) bit-identical to its own
         forest.fit(X_train.astype(np.float32))
         self._store_trees(forest, X_train.shape[1])
-        self._set_threshold(self._raw_scores(X), natural_threshold=IFOREST_NATURAL_THRESHOLD)
+        self._set_threshold(lambda: self._raw_scores(X), natural_threshold=IFOREST_NATURAL_THRESHOLD)
         return self
 
     def _store_trees(self, forest: IsolationForest, n_features: int) -> None:

@@ -48,6 +48,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import ParameterGrid
 from sklearn.utils import check_random_state
 
+from deepsad.baselines.gram_memo import GramMemo
 from deepsad.errors import DeepSADError, InvalidInputError, TrainingError
 from deepsad.validation import check_fraction, check_semi_labels
 
@@ -296,6 +297,7 @@ def select_hyperparameters(
     fallback_params: Mapping[str, Any] | None = None,
     on_error: str = "raise",
     keep_best: bool = True,
+    share_gram: bool = True,
 ) -> SelectionResult:
     """Fit one candidate per grid point and keep the best AUC on a selection set.
 
@@ -323,6 +325,12 @@ def select_hyperparameters(
     keep_best : bool, default=True
         Keep the best fitted candidate in ``best_estimator`` (saves a refit when the
         fit data are the final training data, as in the paper's protocol).
+    share_gram : bool, default=True
+        Candidates whose ``fit`` takes a ``gram_memo`` (``accepts_gram_memo``: the
+        OC-SVM and hybrids on it) share one training Gram matrix through a
+        :class:`~deepsad.baselines.gram_memo.GramMemo` while it fits half of the
+        available memory: several times faster, the same solutions up to rounding.
+        Candidates keep grid order, so ties are broken as without it.
 
     Returns
     -------
@@ -332,6 +340,8 @@ def select_hyperparameters(
         raise InvalidInputError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
     if on_error not in ("raise", "record"):
         raise InvalidInputError(f"on_error must be 'raise' or 'record', got {on_error!r}")
+    if not isinstance(share_gram, bool):
+        raise InvalidInputError(f"share_gram must be True or False, got {share_gram!r}")
     if not callable(make_estimator):
         raise InvalidInputError(f"make_estimator must be callable, got {make_estimator!r}")
     y_select = _check_truth(y_select, "y_select")
@@ -364,9 +374,14 @@ def select_hyperparameters(
 
     records: list[dict[str, Any]] = []
     best_auc, best_index, best_estimator = -np.inf, -1, None
+    memo = GramMemo() if share_gram else None
     for index, params in enumerate(candidates):
         try:
-            estimator = make_estimator(**params).fit(X_fit, y_fit)
+            estimator = make_estimator(**params)
+            if memo is not None and getattr(estimator, "accepts_gram_memo", False):
+                estimator = estimator.fit(X_fit, y_fit, gram_memo=memo)
+            else:
+                estimator = estimator.fit(X_fit, y_fit)
             auc = float(roc_auc_score(y_select, estimator.anomaly_score(X_select)))
         except DeepSADError as error:
             if on_error == "raise":

@@ -339,7 +339,7 @@ class SSAD(BaseShallowDetector):
             self.expansion_points_ = np.ascontiguousarray(landmarks)
             self.expansion_coef_ = projection @ w
         self._store_solution(solution, int(support.sum()), n)
-        self._set_threshold(self._raw_scores(X), natural_threshold=0.0)
+        self._set_threshold(lambda: self._raw_scores(X), natural_threshold=0.0)
         return self
 
     def _solver_args(self, signs: np.ndarray, upper: np.ndarray, labeled: np.ndarray) -> dict[str, Any]:

@@ -8,6 +8,7 @@ detector implements :meth:`anomaly_score` and gets the scikit-learn methods from
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -87,17 +88,26 @@ class AnomalyScoreMixin:
         """
         return self.fit(X, y, **kwargs).predict(X)
 
-    def _set_threshold(self, train_anomaly_scores: np.ndarray, natural_threshold: float | None = None) -> None:
+    def _set_threshold(
+        self,
+        train_anomaly_scores: np.ndarray | Callable[[], np.ndarray],
+        natural_threshold: float | None = None,
+    ) -> None:
         """Set ``threshold_`` (anomaly-score scale) and ``offset_`` (sklearn scale).
 
         ``contamination="auto"`` uses the method's own boundary when it has one (e.g. the
         soft-boundary radius), else flags the top ``AUTO_CONTAMINATION`` of training scores.
+        ``train_anomaly_scores`` may be a function computing them: kernel methods pass one,
+        because scoring the whole training set can cost as much as a fit (a 27k-sample
+        OC-SVM: seconds per candidate of a search) and is not needed at the natural boundary.
         """
         contamination = check_contamination(self.contamination)
         if contamination == "auto" and natural_threshold is not None:
             threshold = float(natural_threshold)
         else:
             fraction = AUTO_CONTAMINATION if contamination == "auto" else float(contamination)
+            if callable(train_anomaly_scores):
+                train_anomaly_scores = train_anomaly_scores()
             threshold = float(np.percentile(train_anomaly_scores, 100.0 * (1.0 - fraction)))
         self.threshold_ = threshold
         self.offset_ = -threshold
