@@ -634,6 +634,7 @@ def _table_rows(frame: pd.DataFrame, style: _Style, *, with_paper: bool, fmt: st
         header.append("source")
     header += [style.escape(paper_method_name(m)) for m in methods]
 
+    paper_rows = _paper_by_row(frame) if with_paper else {}
     body = []
     for row, cells in frame.groupby(list(ROW_KEYS), dropna=False, sort=False):
         _, dataset, parameter, value = row
@@ -647,7 +648,7 @@ def _table_rows(frame: pd.DataFrame, style: _Style, *, with_paper: bool, fmt: st
         ours = [_our_cell(by_method, m, style) for m in methods]
         body.append(label + (["ours"] if with_paper else []) + ours)
         if with_paper:
-            paper = _paper_cells(by_method, methods, style)
+            paper = _paper_cells(paper_rows.get(_row_key(*row)), methods, style)
             if paper is not None:
                 body.append(label + ["paper"] + paper)
     n_labels = len(header) - len(methods)
@@ -668,11 +669,36 @@ def _our_cell(by_method: pd.DataFrame, method: str, style: _Style) -> str:
     return text
 
 
-def _paper_cells(by_method: pd.DataFrame, methods: list[str], style: _Style) -> list[str] | None:
-    means = by_method["paper_auc_mean"].reindex(methods)
+def _row_key(experiment: str, dataset: str, parameter: str, value: float) -> tuple[str, str, str, float]:
+    """A hashable table row key: NaN (no setting) never equals itself, hence the sentinel."""
+    return experiment, dataset, parameter, -1.0 if _isnan(value) else round(float(value), 9)
+
+
+def _paper_by_row(frame: pd.DataFrame) -> dict[tuple[str, str, str, float], pd.DataFrame]:
+    """The paper's numbers for each row of ``frame``, for every method it reports.
+
+    Looked up per row rather than taken from the joined frame, so a method shown in the
+    table keeps its paper numbers in a row where we have no result of ours for it.
+    """
+    rows = frame[list(ROW_KEYS)].drop_duplicates()
+    paper = paper_results().rename(columns={"auc_mean": "paper_auc_mean", "auc_std": "paper_auc_std"})
+    on = ["experiment", "dataset", "_parameter", "_value"]
+    merged = _join_keys(rows).merge(
+        _join_keys(paper)[[*on, "method", "paper_auc_mean", "paper_auc_std"]], on=on, how="inner"
+    )
+    return {
+        _row_key(r.experiment, r.dataset, r.parameter, r.value): group.set_index("method")
+        for r, group in ((group.iloc[0], group) for _, group in merged.groupby(on, sort=False))
+    }
+
+
+def _paper_cells(paper: pd.DataFrame | None, methods: list[str], style: _Style) -> list[str] | None:
+    if paper is None:
+        return None
+    means = paper["paper_auc_mean"].reindex(methods)
     if means.isna().all():
         return None
-    stds = by_method["paper_auc_std"].reindex(methods)
+    stds = paper["paper_auc_std"].reindex(methods)
     # the paper's numbers are rounded to .1: bold every method that reaches the best of them
     best = means.max()
     cells = []

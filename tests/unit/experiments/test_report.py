@@ -386,3 +386,19 @@ def test_tables_do_not_import_matplotlib():
     rows = two_methods(*CLEAR_WIN).to_json(orient="records")
     done = subprocess.run([sys.executable, "-c", code], input=rows, text=True, capture_output=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+def test_a_method_we_have_not_run_in_a_row_keeps_its_paper_numbers():
+    # shuttle without our OC-SVM while cardio has one: the shuttle paper row still shows
+    # the paper's OC-SVM (Table 6: 99.4±0.9), and our cell stays empty
+    table6 = {"experiment": "table6", "parameter": "", "value": math.nan}
+    results = frame(
+        *[task("ocsvm", s, 0.96, dataset="cardio", **table6) for s in range(3)],
+        *[task("deepsad", s, 0.90 + s / 100, dataset="cardio", **table6) for s in range(3)],
+        *[task("deepsad", s, 0.99, dataset="shuttle", **table6) for s in range(3)],
+    )
+    lines = render_table(results, "table6").splitlines()
+    assert "| Data | source | OC-SVM Raw | Deep SAD |" in lines
+    assert "| shuttle | ours |  | **99.0±0.0** |" in lines
+    assert "| shuttle | paper | **99.4±0.9** | 98.4±0.9 |" in lines
+    assert "| cardio | paper | **98.5±0.3** | 95.0±1.6 |" in lines
