@@ -193,7 +193,9 @@ def _run_worker(spec: dict, timeout: float, threads: int) -> tuple[list[dict], d
 
 
 def _run_stacked(args: argparse.Namespace, data_root: str | None) -> list[tuple[str, str]]:
-    """Run the grid-throughput benchmarks (bench_stacked.py, bench_grid.py) in fresh processes.
+    """Run the grid-throughput benchmarks (bench_stacked.py, bench_grid.py, bench_kernel_search.py).
+
+    Each in a fresh process.
 
     Returns (command, markdown) pairs: the table lines of each run and any summary line.
     """
@@ -201,11 +203,13 @@ def _run_stacked(args: argparse.Namespace, data_root: str | None) -> list[tuple[
     if args.quick:
         runs = [("bench_stacked.py", ["--workload", "cardio", "--seeds", "3", "--epochs", "5"]),
                 ("bench_stacked.py", ["--workload", "mnist", "--seeds", "2", "--epochs", "1"]),
-                ("bench_grid.py", ["--known-classes", "2", "--epochs", "1", "--stack", "2"])]
+                ("bench_grid.py", ["--known-classes", "2", "--epochs", "1", "--stack", "2"]),
+                ("bench_kernel_search.py", ["--dataset", "cardio"])]
     else:
         runs = [("bench_stacked.py", ["--workload", "cardio", "--seeds", "10"]),
                 ("bench_stacked.py", ["--workload", "mnist", "--seeds", "3", "--epochs", "3"]),
-                ("bench_grid.py", ["--known-classes", "3", "--epochs", "3", "--stack", "3"])]
+                ("bench_grid.py", ["--known-classes", "3", "--epochs", "3", "--stack", "3"]),
+                ("bench_kernel_search.py", ["--dataset", "mnist"])]
     sections = []
     for script, extra in runs:
         argv = [*extra, "--threads", str(args.threads)]
