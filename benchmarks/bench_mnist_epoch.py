@@ -3,9 +3,12 @@
 Normal class 0, known anomaly class 1, gamma_l = 0.05, gamma_p = 0 (6235 training
 images), LeNet, batch 200: seconds per autoencoder epoch and per Deep SAD epoch, to
 compare with the reference implementation's 1.31 s and 0.46 s on these machines
-(DESIGN §6 and issue 6), plus the test AUC after the given epochs.
+(DESIGN §6 and issue 6), plus the test AUC after the given epochs; for each training
+precision (float32, and bfloat16 autocast, which uses AMX / AVX-512 BF16 where the CPU
+has them).
 
     python benchmarks/bench_mnist_epoch.py [--data-root D] [--epochs 3] [--threads N]
+        [--precision float32 bfloat16]
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from sklearn.metrics import roc_auc_score
 from deepsad import DeepSAD
 from deepsad.data import load_images, resolve_data_root
 from deepsad.data.scenarios import sample_image_scenario
+from deepsad.training import PRECISIONS
 
 
 def main() -> None:
@@ -27,6 +31,7 @@ def main() -> None:
     parser.add_argument("--data-root", default=None)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--precision", nargs="+", choices=PRECISIONS, default=list(PRECISIONS))
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -39,22 +44,24 @@ def main() -> None:
     )
     X_fit, y_fit = X_train[draw.train_indices], draw.train_semi_labels
     print(f"MNIST cell: {len(X_fit)} training images, torch {torch.__version__}, {torch.get_num_threads()} threads")
-    timings = {}
-    for phase, params in {
-        "autoencoder": dict(pretrain_epochs=args.epochs, epochs=0),
-        "deep sad": dict(pretrain=False, epochs=args.epochs),
-    }.items():
-        est = DeepSAD(random_state=0, **params)
-        started = time.perf_counter()
+    print("| precision | AE s/epoch | Deep SAD s/epoch | reference AE / Deep SAD | "
+          f"test AUC after {args.epochs} + {args.epochs} epochs |")
+    print("|---|---|---|---|---|")
+    for precision in args.precision:
+        timings = {}
+        for phase, params in {
+            "autoencoder": dict(pretrain_epochs=args.epochs, epochs=0),
+            "deep sad": dict(pretrain=False, epochs=args.epochs),
+        }.items():
+            est = DeepSAD(random_state=0, precision=precision, **params)
+            started = time.perf_counter()
+            est.fit(X_fit, y_fit)
+            timings[phase] = (time.perf_counter() - started) / args.epochs
+        est = DeepSAD(random_state=0, precision=precision, pretrain_epochs=args.epochs, epochs=args.epochs)
         est.fit(X_fit, y_fit)
-        timings[phase] = (time.perf_counter() - started) / args.epochs
-    est = DeepSAD(random_state=0, pretrain_epochs=args.epochs, epochs=args.epochs).fit(X_fit, y_fit)
-    auc = roc_auc_score(draw.test_ground_truth, est.anomaly_score(X_test[draw.test_indices]))
-    print(f"{'phase':>12} {'s/epoch':>8} {'reference':>9}")
-    print(f"{'autoencoder':>12} {timings['autoencoder']:>8.3f} {1.31:>9.2f}")
-    print(f"{'deep sad':>12} {timings['deep sad']:>8.3f} {0.46:>9.2f}")
-    print(f"test AUC after {args.epochs} + {args.epochs} epochs: {auc:.4f}")
-
+        auc = roc_auc_score(draw.test_ground_truth, est.anomaly_score(X_test[draw.test_indices]))
+        print(f"| {precision} | {timings['autoencoder']:.3f} | {timings['deep sad']:.3f} | 1.31 / 0.46 | {auc:.4f} |",
+              flush=True)
 
 if __name__ == "__main__":
     main()

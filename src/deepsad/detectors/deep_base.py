@@ -35,6 +35,7 @@ from deepsad.models import (
 )
 from deepsad.training import (
     OptimizerConfig,
+    check_precision,
     limited_threads,
     make_generator,
     map_batches,
@@ -78,6 +79,15 @@ def training_threads(spec: Any, input_shape: tuple[int, ...], device: torch.devi
     widths = [input_shape[0], *spec.hidden_sizes, spec.rep_dim]
     macs = sum(a * b for a, b in zip(widths[:-1], widths[1:]))
     return 1 if macs <= SINGLE_THREAD_MAX_MACS else None
+
+
+def precision_of(estimator: Any) -> str:
+    """An estimator's validated training ``precision``.
+
+    Deep SAD and Deep SVDD have the parameter; the CAE-family baselines, which borrow
+    :meth:`BaseDeepDetector._train_config` (``_optimizer_config``), train in float32.
+    """
+    return check_precision(getattr(estimator, "precision", "float32"))
 
 
 def autoencoder_batch_loss(autoencoder: nn.Module, tensors: Sequence[torch.Tensor], indices: torch.Tensor) -> torch.Tensor:
@@ -138,6 +148,7 @@ class BaseDeepDetector(AnomalyScoreMixin, OutlierMixin, BaseEstimator):
         check_milestones("lr_milestones", self.lr_milestones)
         check_milestones("pretrain_lr_milestones", self.pretrain_lr_milestones)
         check_contamination(self.contamination)
+        precision_of(self)
         if self.output_activation not in ("auto", "sigmoid", "identity"):
             raise InvalidInputError(
                 f"output_activation must be 'auto', 'sigmoid' or 'identity', got {self.output_activation!r}"
@@ -214,6 +225,7 @@ class BaseDeepDetector(AnomalyScoreMixin, OutlierMixin, BaseEstimator):
             milestones=check_milestones("pretrain_lr_milestones", self.pretrain_lr_milestones),
             weight_decay=self.pretrain_weight_decay,
             batch_size=self.batch_size,
+            precision=precision_of(self),
         )
 
     def _train_config(self) -> OptimizerConfig:
@@ -223,6 +235,7 @@ class BaseDeepDetector(AnomalyScoreMixin, OutlierMixin, BaseEstimator):
             milestones=check_milestones("lr_milestones", self.lr_milestones),
             weight_decay=self.weight_decay,
             batch_size=self.batch_size,
+            precision=precision_of(self),
         )
 
     def _begin_fit(self, X: Any, y: Any) -> _FitState:

@@ -38,7 +38,7 @@ class DeepSVDD(BaseDeepDetector):
         batch (as in the reference implementation; lets the representation settle).
     network, decoder, epochs, lr, lr_milestones, weight_decay, batch_size, pretrain, \
 pretrain_epochs, pretrain_lr, pretrain_lr_milestones, pretrain_weight_decay, \
-output_activation, standardize, device, random_state, verbose
+output_activation, standardize, device, precision, random_state, verbose
         As for :class:`deepsad.DeepSAD`.
     contamination : "auto" or float in (0, 0.5], default="auto"
         ``"auto"``: the radius R for the soft-boundary objective, else 0.1.
@@ -74,6 +74,7 @@ threshold_, offset_, input_shape_, n_features_in_
         standardize: bool = False,
         contamination: Any = "auto",
         device: Any = "auto",
+        precision: str = "float32",
         random_state: Any = None,
         verbose: bool = False,
     ) -> None:
@@ -96,6 +97,7 @@ threshold_, offset_, input_shape_, n_features_in_
         self.standardize = standardize
         self.contamination = contamination
         self.device = device
+        self.precision = precision
         self.random_state = random_state
         self.verbose = verbose
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from torch import nn
 
-from deepsad.detectors.deep_base import BaseDeepDetector, autoencoder_batch_loss
+from deepsad.detectors.deep_base import BaseDeepDetector, autoencoder_batch_loss, precision_of
 from deepsad.errors import InvalidInputError
 from deepsad.training import limited_threads
 from deepsad.training.stacked import train_stacked
@@ -54,6 +54,13 @@ def _check_compatible(estimators: Sequence[BaseDeepDetector]) -> None:
         raise InvalidInputError(
             "this objective cannot be trained stacked (soft-boundary Deep SVDD re-solves its radius "
             "between batches); fit the estimators one by one"
+        )
+    if precision_of(estimators[0]) != "float32":
+        # torch's batching rule for BatchNorm needs input and running statistics of one
+        # dtype, which bfloat16 autocast breaks (RuntimeError inside vmap)
+        raise InvalidInputError(
+            f"fit_stacked trains in float32 only, got precision={precision_of(estimators[0])!r}; "
+            "fit bfloat16 estimators one by one"
         )
 
 
@@ -92,7 +99,8 @@ def fit_stacked(
     InvalidInputError
         If the estimators differ in class or settings, the lengths of ``estimators``,
         ``X`` and ``y`` differ, the datasets differ in shape, or the objective cannot be
-        stacked (soft-boundary Deep SVDD); and for any input a plain ``fit`` would refuse.
+        stacked (soft-boundary Deep SVDD), for ``precision="bfloat16"``; and for any input
+        a plain ``fit`` would refuse.
 
     Examples
     --------

@@ -318,6 +318,8 @@ def autoencoder_settings(estimator: Any) -> dict[str, Any] | None:
         "output_activation": str(p["output_activation"]),
         "standardize": bool(p.get("standardize", False)),
         "device": resolve_device(p["device"]).type,
+        # named only when not the default, so the keys of float32 autoencoders stay as they were
+        **({"precision": p["precision"]} if p.get("precision", "float32") != "float32" else {}),
     }
 
 

@@ -17,7 +17,7 @@ per method and per training-set shape:
 
 The rows equal the sequential ones up to float rounding (tested). If a stacked fit
 fails, its tasks are rerun one by one, so a failure is attributed to its own task.
-Everything else (other methods, selection protocols, soft-boundary Deep SVDD) runs in
+Everything else (other methods, selection protocols, soft-boundary Deep SVDD, bfloat16) runs in
 normal groups.
 """
 
@@ -60,6 +60,8 @@ def stack_key(task: Task) -> str | None:
     if task.method not in STACKABLE_METHODS or task.selection.get("protocol") != "fixed" or not task.available:
         return None
     if task.method == "deepsvdd" and task.params.get("objective", "one-class") != "one-class":
+        return None
+    if task.params.get("precision", "float32") != "float32":  # fit_stacked trains in float32 only
         return None
     return stable_hash({
         "experiment": task.experiment, "profile": task.profile, "dataset": task.dataset,

@@ -1,6 +1,14 @@
 """Training machinery: losses as pure functions, one generic trainer, device helpers."""
 
-from deepsad.training.device import limited_threads, make_generator, resolve_device, seed_from_random_state
+from deepsad.training.device import (
+    PRECISIONS,
+    check_precision,
+    limited_threads,
+    make_generator,
+    resolve_device,
+    seed_from_random_state,
+    training_autocast,
+)
 from deepsad.training.losses import (
     deep_sad_loss,
     one_class_loss,
@@ -14,7 +22,9 @@ from deepsad.training.trainer import OptimizerConfig, batch_slices, map_batches,
 
 __all__ = [
     "OptimizerConfig",
+    "PRECISIONS",
     "batch_slices",
+    "check_precision",
     "deep_sad_loss",
     "limited_threads",
     "make_generator",
@@ -28,4 +38,5 @@ __all__ = [
     "solve_radius",
     "squared_distance",
     "train",
+    "training_autocast",
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import numpy as np
@@ -79,3 +79,29 @@ def limited_threads(n_threads: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+#: Training precisions: ``"float32"`` (exact, the default) or ``"bfloat16"`` autocast.
+PRECISIONS = ("float32", "bfloat16")
+
+
+def check_precision(precision: Any) -> str:
+    """Validate a ``precision`` parameter (see :data:`PRECISIONS`)."""
+    if not isinstance(precision, str) or precision not in PRECISIONS:
+        raise InvalidInputError(f"precision must be one of {', '.join(map(repr, PRECISIONS))}, got {precision!r}")
+    return precision
+
+
+def training_autocast(precision: str, device: torch.device) -> Any:
+    """The context a training step's forward pass and loss run in.
+
+    ``"bfloat16"``: :func:`torch.autocast` to bfloat16 — matrix products and
+    convolutions in bfloat16 (on CPUs with AMX / AVX-512 BF16 and on recent GPUs several
+    times faster), weights, gradients and the optimizer state stay float32. Raises
+    :class:`InvalidInputError` on a CUDA device without bfloat16 support.
+    """
+    if check_precision(precision) == "float32":
+        return nullcontext()
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise InvalidInputError(f"precision='bfloat16' needs a GPU with bfloat16 support; {device} has none")
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)

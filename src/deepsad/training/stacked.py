@@ -111,8 +111,8 @@ def train_stacked(
     Raises
     ------
     InvalidInputError
-        If the models differ in architecture, or the counts of modules, inputs and
-        generators disagree.
+        If the models differ in architecture, the counts of modules, inputs and
+        generators disagree, or ``config.precision`` is not float32.
     TrainingError
         If any model's loss becomes NaN or infinite (the message names the models).
     """
@@ -125,6 +125,10 @@ def train_stacked(
             "stacked training needs one of each per model"
         )
     _check_same_architecture(modules)
+    if config.precision != "float32":
+        # under vmap, BatchNorm's batching rule needs its input and running statistics in
+        # one dtype, which bfloat16 autocast breaks
+        raise InvalidInputError(f"stacked training runs in float32 only, got precision={config.precision!r}")
     histories: list[list[float]] = [[] for _ in range(n_models)]
     if config.epochs == 0:
         return histories

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from deepsad.errors import TrainingError
+from deepsad.training.device import training_autocast
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,9 @@ class OptimizerConfig:
         Mini-batch size.
     lr_decay : float
         Factor applied at each milestone.
+    precision : {"float32", "bfloat16"}
+        Arithmetic of the forward pass and loss (see
+        :func:`deepsad.training.device.training_autocast`).
     """
 
     epochs: int
@@ -47,6 +51,7 @@ class OptimizerConfig:
     weight_decay: float
     batch_size: int
     lr_decay: float = 0.1
+    precision: str = "float32"
 
 
 def batch_slices(n_samples: int, batch_size: int) -> list[tuple[int, int]]:
@@ -113,6 +118,7 @@ def train(
         optimizer, milestones=list(config.milestones), gamma=config.lr_decay
     )
     bounds = batch_slices(n_samples, config.batch_size)
+    autocast = training_autocast(config.precision, device)
     module.train()
     epochs = range(config.epochs)
     bar = None
@@ -128,7 +134,8 @@ def train(
         for start, stop in bounds:
             indices = order[start:stop]
             optimizer.zero_grad(set_to_none=True)
-            loss = batch_loss(indices)
+            with autocast:
+                loss = batch_loss(indices)
             loss.backward()
             optimizer.step()
             total += loss.detach() * (stop - start)

@@ -94,6 +94,12 @@ def test_units_bundle_only_stackable_tasks_of_one_cell():
     assert sorted(t.task_key for u in units for t in u) == sorted(t.task_key for t in tasks)
 
 
+def test_bfloat16_tasks_are_not_stacked():
+    tasks = expand(stacking_config({"deepsad": {"precision": "bfloat16"}}), data_root=None)
+    assert tasks and all(stack_key(t) is None for t in tasks)
+    assert execution_units(tasks, 3) == group_tasks(tasks)
+
+
 def test_stack_option_is_on_the_command_line():
     from deepsad.experiments_cli import build_parser
 
