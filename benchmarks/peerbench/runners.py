@@ -142,7 +142,7 @@ def _finish(row: dict, *, wall: float, train_s: float, auc: float, peak: tuple[f
 # ----------------------------------------------------------------------------- ours
 
 
-def _ours_estimator(w: Workload, settings: dict):
+def _ours_estimator(w: Workload, settings: dict, precision: str = "float32"):
     from deepsad import DeepSAD, LeNetSpec, MLPSpec
 
     info = DATASETS[w.name]
@@ -159,6 +159,7 @@ def _ours_estimator(w: Workload, settings: dict):
         pretrain_lr=settings["lr"],
         standardize=not w.is_images,
         device=settings["device"],
+        precision=precision,
         random_state=w.seed,
     )
 
@@ -196,10 +197,12 @@ def fit_ours_timed(est: Any, w: Workload) -> tuple[float, float | None, float | 
     return wall, pretrain[0], training[0]
 
 
-def run_ours(w: Workload, settings: dict) -> list[dict]:
-    row = base_row(w, settings, "ours", "deepsad DeepSAD", DATASETS[w.name]["network"])
+def run_ours(w: Workload, settings: dict, precision: str = "float32") -> list[dict]:
+    method, label = ("ours", "deepsad DeepSAD") if precision == "float32" else (
+        "ours-bf16", "deepsad DeepSAD, bfloat16 autocast")
+    row = base_row(w, settings, method, label, DATASETS[w.name]["network"])
     row["pretrain_epochs"] = settings["epochs"]
-    est = _ours_estimator(w, settings)
+    est = _ours_estimator(w, settings, precision)
     reset = reset_peak_rss()
     base_rss = rss_mib()
     cpu = time.process_time()
@@ -460,4 +463,9 @@ def run_floor(w: Workload, settings: dict) -> list[dict]:
     return [row]
 
 
-RUNNERS = {"ours": run_ours, "deepod": run_deepod, "pyod": run_pyod, "floor": run_floor}
+def run_ours_bf16(w: Workload, settings: dict) -> list[dict]:
+    """Ours with ``precision="bfloat16"`` (AMX / AVX-512 BF16 on CPUs that have them)."""
+    return run_ours(w, settings, precision="bfloat16")
+
+
+RUNNERS = {"ours": run_ours, "ours-bf16": run_ours_bf16, "deepod": run_deepod, "pyod": run_pyod, "floor": run_floor}
