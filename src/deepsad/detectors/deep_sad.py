@@ -65,9 +65,10 @@ class DeepSAD(BaseDeepDetector):
     precision : {"float32", "bfloat16"}, default="float32"
         Arithmetic of pretraining and training: ``"bfloat16"`` runs forward passes and
         losses under bfloat16 autocast (weights, gradients and Adam's state stay
-        float32) — on CPUs with AMX or AVX-512 BF16 and on recent GPUs the LeNets train
-        ~2.5x faster, with AUCs within seed noise of float32 (docs/performance.md).
-        Scoring always runs in float32.
+        float32); it pays off on CPUs with AMX or AVX-512 BF16 and on recent GPUs (the
+        MNIST LeNet: ~1.4x faster per epoch on 2 AMX cores, same test AUC; see
+        docs/performance.md). Scoring always runs in float32. Not with
+        :func:`deepsad.fit_stacked`.
     random_state : int, RandomState, Generator or None, default=None
         Seeds weight initialisation and shuffling; an int makes CPU runs reproducible.
     verbose : bool, default=False
