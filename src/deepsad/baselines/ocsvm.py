@@ -140,6 +140,8 @@ class OCSVM(BaseShallowDetector):
         self._check_params()
         X, semi_labels = self._validate_fit_input(X, y)
         X_train = self._unsupervised_training_set(X, semi_labels, self.drop_labeled_anomalies)
+        if gram_memo is not None and not isinstance(gram_memo, GramMemo):
+            raise InvalidInputError(f"gram_memo must be a GramMemo or None, got {type(gram_memo).__name__}")
         self.gamma_ = resolve_gamma(self.gamma, X_train)
         gram = None if gram_memo is None else gram_memo.gram(X_train, self.gamma_)
         svm = OneClassSVM(

@@ -47,6 +47,8 @@ def test_the_memo_declines_a_matrix_over_its_budget():
     for bad in (-1, 1.5, True, "1GB"):
         with pytest.raises(InvalidInputError, match="max_bytes"):
             GramMemo(max_bytes=bad)
+    with pytest.raises(InvalidInputError, match="gram_memo"):
+        OCSVM().fit(np.random.default_rng(0).normal(size=(20, 2)), gram_memo={})
 
 
 def test_ocsvm_with_the_memo_is_the_plain_fit(thyroid):
