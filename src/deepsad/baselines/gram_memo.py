@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deepsad.baselines.kernels import row_blocks
+from deepsad.baselines.kernels import fill_rbf_gram
 from deepsad.errors import InvalidInputError
 
 logger = logging.getLogger(__name__)
@@ -59,30 +59,6 @@ def _doublings(gamma_from: float, gamma_to: float) -> int | None:
     if mantissa != 0.5 or exponent - 1 < 1 or gamma_from * 2.0 ** (exponent - 1) != gamma_to:
         return None
     return exponent - 1
-
-
-def fill_rbf_gram(X: np.ndarray, gamma: float, out: np.ndarray) -> np.ndarray:
-    """``out[i, j] = exp(-gamma ||x_i - x_j||^2)``, row block by row block.
-
-    The same formula as libsvm's (``|x|^2 + |z|^2 - 2 x.z``), clipped at 0 against
-    round-off, with exact ones on the diagonal. Blocks keep each pass in cache, which
-    is ~2x faster than whole-matrix passes at this size.
-    """
-    X = np.asarray(X, dtype=np.float64)
-    squared_norms = np.einsum("ij,ij->i", X, X)
-    n = X.shape[0]
-    for block in row_blocks(n, n):
-        part = out[block]
-        np.matmul(X[block], X.T, out=part)
-        part *= -2.0
-        part += squared_norms[block, None]
-        part += squared_norms[None, :]
-        np.maximum(part, 0.0, out=part)
-        rows = np.arange(block.start, block.stop)
-        part[rows - block.start, rows] = 0.0
-        part *= -gamma
-        np.exp(part, out=part)
-    return out
 
 
 class GramMemo:

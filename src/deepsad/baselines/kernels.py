@@ -73,18 +73,9 @@ def rbf_kernel(X: np.ndarray, Z: np.ndarray, gamma: float) -> np.ndarray:
 
 
 def rbf_gram(X: np.ndarray, gamma: float) -> np.ndarray:
-    """The symmetric training Gram matrix ``K(X, X)`` built in place (one n x n array)."""
-    X = np.asarray(X, dtype=np.float64)
-    sq = np.einsum("ij,ij->i", X, X)
-    K = X @ X.T
-    K *= -2.0
-    K += sq[:, None]
-    K += sq[None, :]
-    np.maximum(K, 0.0, out=K)
-    K.flat[:: K.shape[0] + 1] = 0.0  # exact zeros on the diagonal: k(x, x) = 1
-    K *= -gamma
-    np.exp(K, out=K)
-    return K
+    """The symmetric training Gram matrix ``K(X, X)`` (one new n x n array)."""
+    n = np.asarray(X).shape[0]
+    return fill_rbf_gram(X, gamma, np.empty((n, n), dtype=np.float64))
 
 
 def row_blocks(n_rows: int, n_cols: int, block_elements: int = BLOCK_ELEMENTS) -> Iterator[slice]:
@@ -92,6 +83,30 @@ def row_blocks(n_rows: int, n_cols: int, block_elements: int = BLOCK_ELEMENTS) -
     step = max(1, block_elements // max(1, n_cols))
     for start in range(0, n_rows, step):
         yield slice(start, min(n_rows, start + step))
+
+
+def fill_rbf_gram(X: np.ndarray, gamma: float, out: np.ndarray) -> np.ndarray:
+    """``out[i, j] = exp(-gamma ||x_i - x_j||^2)``, row block by row block.
+
+    The same formula as libsvm's (``|x|^2 + |z|^2 - 2 x.z``), clipped at 0 against
+    round-off, with exact ones on the diagonal. Blocks keep each pass in cache, which
+    is ~2x faster than whole-matrix passes at this size.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    squared_norms = np.einsum("ij,ij->i", X, X)
+    n = X.shape[0]
+    for block in row_blocks(n, n):
+        part = out[block]
+        np.matmul(X[block], X.T, out=part)
+        part *= -2.0
+        part += squared_norms[block, None]
+        part += squared_norms[None, :]
+        np.maximum(part, 0.0, out=part)
+        rows = np.arange(block.start, block.stop)
+        part[rows - block.start, rows] = 0.0
+        part *= -gamma
+        np.exp(part, out=part)
+    return out
 
 
 def map_kernel_blocks(

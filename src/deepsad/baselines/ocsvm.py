@@ -161,7 +161,7 @@ class OCSVM(BaseShallowDetector):
             with config_context(assume_finite=True):
                 svm.fit(gram)
             support_vectors = X_train[svm.support_]
-        self.support_vectors_ = np.array(support_vectors, dtype=np.float64)
+        self.support_vectors_ = np.asarray(support_vectors, dtype=np.float64)
         self.dual_coef_ = np.asarray(svm.dual_coef_, dtype=np.float64).ravel()
         self.intercept_ = float(np.ravel(svm.intercept_)[0])
         self.n_train_ = int(X_train.shape[0])

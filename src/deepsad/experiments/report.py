@@ -490,12 +490,18 @@ def _merge_rows(left: pd.DataFrame, right: pd.DataFrame) -> pd.DataFrame:
     return left_keys.merge(right_keys, on=on, how="left").drop(columns=["_value"])
 
 
-def _join_paper(frame: pd.DataFrame) -> pd.DataFrame:
+#: The columns that match a row of ours to the paper's (see :func:`_join_keys`).
+_PAPER_ROW_KEYS = ["experiment", "dataset", "_parameter", "_value"]
+
+
+def _paper_cells_keyed() -> pd.DataFrame:
+    """The paper's numbers with the join keys: one row per (table row, method)."""
     paper = paper_results().rename(columns={"auc_mean": "paper_auc_mean", "auc_std": "paper_auc_std"})
-    on = ["experiment", "dataset", "_parameter", "_value", "method"]
-    merged = _join_keys(frame).merge(
-        _join_keys(paper)[[*on, "paper_auc_mean", "paper_auc_std"]], on=on, how="left"
-    )
+    return _join_keys(paper)[[*_PAPER_ROW_KEYS, "method", "paper_auc_mean", "paper_auc_std"]]
+
+
+def _join_paper(frame: pd.DataFrame) -> pd.DataFrame:
+    merged = _join_keys(frame).merge(_paper_cells_keyed(), on=[*_PAPER_ROW_KEYS, "method"], how="left")
     return merged.drop(columns=["_parameter", "_value"])
 
 
@@ -680,15 +686,11 @@ def _paper_by_row(frame: pd.DataFrame) -> dict[tuple[str, str, str, float], pd.D
     Looked up per row rather than taken from the joined frame, so a method shown in the
     table keeps its paper numbers in a row where we have no result of ours for it.
     """
-    rows = frame[list(ROW_KEYS)].drop_duplicates()
-    paper = paper_results().rename(columns={"auc_mean": "paper_auc_mean", "auc_std": "paper_auc_std"})
-    on = ["experiment", "dataset", "_parameter", "_value"]
-    merged = _join_keys(rows).merge(
-        _join_keys(paper)[[*on, "method", "paper_auc_mean", "paper_auc_std"]], on=on, how="inner"
-    )
+    rows = _join_keys(frame[list(ROW_KEYS)].drop_duplicates())
+    merged = rows.merge(_paper_cells_keyed(), on=_PAPER_ROW_KEYS, how="inner")
     return {
-        _row_key(r.experiment, r.dataset, r.parameter, r.value): group.set_index("method")
-        for r, group in ((group.iloc[0], group) for _, group in merged.groupby(on, sort=False))
+        _row_key(*row): cells.set_index("method")
+        for row, cells in merged.groupby(list(ROW_KEYS), dropna=False, sort=False)
     }
 
 

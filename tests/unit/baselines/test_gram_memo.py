@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from deepsad.baselines import OCSVM, Hybrid
-from deepsad.baselines.gram_memo import GramMemo, fill_rbf_gram
-from deepsad.baselines.kernels import rbf_kernel
+from deepsad.baselines.gram_memo import GramMemo
+from deepsad.baselines.kernels import fill_rbf_gram, rbf_kernel
 from deepsad.baselines.selection import PROTOCOL_PAPER, paper_test_subset, select_hyperparameters
 from deepsad.detectors.scoring import AnomalyScoreMixin
 from deepsad.errors import InvalidInputError
