@@ -535,7 +535,8 @@ class SSDGM(_NetworkBaseline):
         m1_seed, m2_seed, m1_noise_seed, m2_noise_seed = (
             int(s) for s in np.random.SeedSequence(seed_from_random_state(self.random_state)).generate_state(4)
         )
-        X_t = self._as_tensor(X_np).reshape(n_samples, -1)  # (n, d): the MLPs read flattened samples
+        # (n, d): the MLPs read flattened samples, so the NCHW layout spares a copy
+        X_t = self._as_tensor(X_np, channels_last=False).reshape(n_samples, -1)
 
         self.m1_loss_history_ = []
         self.m1_ = None
@@ -638,7 +639,7 @@ class SSDGM(_NetworkBaseline):
 
     def _m2_inputs(self, X: Any) -> torch.Tensor:
         X_np = self._score_input(X)
-        X_t = self._as_tensor(X_np).reshape(X_np.shape[0], -1)
+        X_t = self._as_tensor(X_np, channels_last=False).reshape(X_np.shape[0], -1)
         if self.m1_ is not None:
             self.m1_ = self._to_device(self.m1_)
             X_t = self._m1_codes(X_t)

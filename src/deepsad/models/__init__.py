@@ -17,6 +17,7 @@ torch.Size([5, 32])
 from __future__ import annotations
 
 from deepsad.models.autoencoder import Autoencoder
+from deepsad.models.batchnorm import FastBatchNorm2d
 from deepsad.models.build import build_decoder, build_encoder, representation_dim
 from deepsad.models.init import init_weights_
 from deepsad.models.lenet import LENET_ARCHITECTURES, LeNetArchitecture, LeNetDecoder, LeNetEncoder
@@ -26,6 +27,7 @@ from deepsad.models.specs import LeNetSpec, MLPSpec, NetworkSpec, default_spec, 
 __all__ = [
     "LENET_ARCHITECTURES",
     "Autoencoder",
+    "FastBatchNorm2d",
     "LeNetArchitecture",
     "LeNetDecoder",
     "LeNetEncoder",
