@@ -40,44 +40,58 @@ class _NormalizeWithBatchStatistics(torch.autograd.Function):
 
     @staticmethod
     def forward(x: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        count = x.numel() // x.shape[1]
-        mean = x.sum(_REDUCED_DIMS, keepdim=True) / count
-        centred = x - mean
+        # statistics always in float32: a bfloat16 input (autocast) is widened, and the
+        # output narrowed back to its dtype, as the native kernel does
+        work = x if x.dtype == torch.float32 else x.float()
+        count = work.numel() // work.shape[1]
+        mean = work.sum(_REDUCED_DIMS, keepdim=True) / count
+        centred = work - mean
         # two passes (mean, then squared deviations): the one-pass E[x^2] - E[x]^2 loses
         # digits when |mean| >> std, which the native kernel does not
         var = (centred * centred).sum(_REDUCED_DIMS, keepdim=True) / count
         inv_std = torch.rsqrt(var + eps)
         normalized = centred.mul_(inv_std)  # centred is ours alone; reuse its memory
-        return normalized, inv_std, mean, var
+        return normalized.to(x.dtype), inv_std, mean, var
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[torch.Tensor, ...]) -> None:
         normalized, inv_std, mean, var = output
         ctx.mark_non_differentiable(inv_std, mean, var)
-        ctx.save_for_backward(normalized, inv_std)
+        ctx.input_dtype = inputs[0].dtype
+        if normalized.dtype == torch.float32:
+            ctx.save_for_backward(normalized, inv_std)
+        else:
+            # the narrowed output is too coarse for the gradient: keep the input and
+            # recompute the float32 normalisation in backward
+            ctx.save_for_backward(inputs[0], inv_std, mean)
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor, *_unused: Any) -> tuple[torch.Tensor, None]:
-        normalized, inv_std = ctx.saved_tensors
+        if ctx.input_dtype == torch.float32:
+            normalized, inv_std = ctx.saved_tensors
+        else:
+            x, inv_std, mean = ctx.saved_tensors
+            normalized = (x.float() - mean).mul_(inv_std)
+            grad = grad.float()
         count = grad.numel() // grad.shape[1]
         # d/dx of (x - mean) * inv_std with batch statistics:
         # inv_std * (g - mean(g) - x_hat * mean(g * x_hat))
         grad_mean = grad.sum(_REDUCED_DIMS, keepdim=True) / count
         grad_dot_normalized = (grad * normalized).sum(_REDUCED_DIMS, keepdim=True) / count
         grad_input = (grad - grad_mean).sub_(normalized * grad_dot_normalized).mul_(inv_std)
-        return grad_input, None
+        return grad_input.to(ctx.input_dtype), None
 
 
 def uses_fast_path(x: torch.Tensor, num_features: int) -> bool:
     """Whether :class:`FastBatchNorm2d` computes a training step on ``x`` itself.
 
-    Only float32 CPU tensors in channels_last layout with fewer than 16 channels, where
-    the native kernel is slow; everything else (CUDA, bfloat16 under autocast, NCHW, wide
+    Only float32 or bfloat16 (autocast) CPU tensors in channels_last layout with fewer
+    than 16 channels, where the native kernel is slow; everything else (CUDA, NCHW, wide
     layers) goes to ``nn.BatchNorm2d``.
     """
     return (
         x.device.type == "cpu"
-        and x.dtype == torch.float32
+        and x.dtype in (torch.float32, torch.bfloat16)
         and x.dim() == 4
         and num_features <= FAST_PATH_MAX_CHANNELS
         and x.shape[0] * x.shape[2] * x.shape[3] > 1  # native raises its own error for one value

@@ -73,7 +73,7 @@ def test_fast_path_only_where_the_native_kernel_is_slow() -> None:
     assert uses_fast_path(narrow, 8)
     assert not uses_fast_path(narrow.contiguous(), 8)  # NCHW: native is faster
     assert not uses_fast_path(_channels_last((4, 16, 6, 6), seed=0), 16)  # wide: native is faster
-    assert not uses_fast_path(narrow.to(torch.bfloat16), 8)  # autocast keeps its own behaviour
+    assert not uses_fast_path(narrow.to(torch.float64), 8)
     assert not uses_fast_path(_channels_last((1, 8, 1, 1), seed=0), 8)  # native's one-value error
 
 
@@ -148,3 +148,22 @@ def test_lenet_autoencoder_trains_as_with_native_batchnorm() -> None:
     assert losses_fast == pytest.approx(losses_native, rel=1e-5)
     for name, value in state_native.items():
         torch.testing.assert_close(state_fast[name], value, rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_bfloat16_inputs_are_normalised_in_float32_like_native() -> None:
+    """Under bfloat16 autocast the convolutions hand BatchNorm bfloat16 maps."""
+    native, fast = _pair(8, eps=1e-4, affine=False)
+    x = _channels_last((6, 8, 7, 5), seed=4, offset=5.0).to(torch.bfloat16)
+    upstream = torch.randn(x.shape, generator=torch.Generator().manual_seed(5)).to(torch.bfloat16)
+    assert uses_fast_path(x, 8)
+    x_native, x_fast = x.clone().requires_grad_(), x.clone().requires_grad_()
+    y_native, y_fast = native(x_native), fast(x_fast)
+    (y_native * upstream).sum().backward()
+    (y_fast * upstream).sum().backward()
+    assert y_fast.dtype == y_native.dtype == torch.bfloat16
+    assert x_fast.grad is not None and x_fast.grad.dtype == torch.bfloat16
+    # one bfloat16 rounding step apart at most (8 bits of mantissa)
+    torch.testing.assert_close(y_fast.float(), y_native.float(), rtol=2e-2, atol=2e-2)
+    torch.testing.assert_close(x_fast.grad.float(), x_native.grad.float(), rtol=3e-2, atol=3e-2)
+    torch.testing.assert_close(fast.running_mean, native.running_mean, rtol=1e-3, atol=1e-3)
+    torch.testing.assert_close(fast.running_var, native.running_var, rtol=1e-3, atol=1e-3)
