@@ -75,6 +75,7 @@ class _NetworkBaseline(AnomalyScoreMixin, OutlierMixin, BaseEstimator):
 
     _to_device = BaseDeepDetector._to_device
     _as_tensor = BaseDeepDetector._as_tensor
+    _default_channels_last = BaseDeepDetector._default_channels_last
     _device = BaseDeepDetector._device
     _scoring_batch_size = BaseDeepDetector._scoring_batch_size
     _fit_standardizer = BaseDeepDetector._fit_standardizer

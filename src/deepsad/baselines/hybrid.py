@@ -107,6 +107,7 @@ class Hybrid(AnomalyScoreMixin, OutlierMixin, BaseEstimator):
 
     _device = BaseDeepDetector._device
     _as_tensor = BaseDeepDetector._as_tensor
+    _default_channels_last = BaseDeepDetector._default_channels_last
     _scoring_batch_size = BaseDeepDetector._scoring_batch_size
     _standardized = BaseDeepDetector._standardized
 

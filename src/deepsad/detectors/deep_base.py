@@ -189,22 +189,30 @@ class BaseDeepDetector(AnomalyScoreMixin, OutlierMixin, BaseEstimator):
             return self.output_activation
         return "sigmoid" if float(X.min()) >= 0.0 and float(X.max()) <= 1.0 else "identity"
 
-    # Images train and score in channels_last: with FastBatchNorm2d for the narrow MNIST
+    # Our LeNets train and score in channels_last: with FastBatchNorm2d for the narrow MNIST
     # layers, every LeNet phase is faster in it on CPU (ms per batch of 200, encoder alone,
     # NCHW -> channels_last: MNIST 32.5 -> 17.1, Fashion-MNIST 54.4 -> 47.5, CIFAR-10
-    # 329 -> 203; autoencoders as in DESIGN §6)
-    def _to_device(self, module: nn.Module, *, channels_last: bool = True) -> nn.Module:
+    # 329 -> 203; autoencoders as in DESIGN §6). A network the user passes as a module
+    # keeps the default layout: code like ``x.view(n, -1)`` fails on channels_last maps.
+    def _default_channels_last(self) -> bool:
+        return len(self.input_shape_) == 3 and isinstance(getattr(self, "spec_", None), LeNetSpec)
+
+    def _to_device(self, module: nn.Module, *, channels_last: bool | None = None) -> nn.Module:
         module = module.to(self._device)
+        if channels_last is None:
+            channels_last = self._default_channels_last()
         if channels_last and len(self.input_shape_) == 3:
             module = module.to(memory_format=torch.channels_last)
         return module
 
-    def _as_tensor(self, X: np.ndarray, *, channels_last: bool = True) -> torch.Tensor:
+    def _as_tensor(self, X: np.ndarray, *, channels_last: bool | None = None) -> torch.Tensor:
         if not X.flags.writeable:
             # torch cannot share memory it may not write (it warns); nothing here writes
             # into the data, but a copy is the clean way (read-only inputs: memmaps, views)
             X = np.array(X)
         tensor = torch.from_numpy(X).to(self._device)
+        if channels_last is None:
+            channels_last = self._default_channels_last()
         if channels_last and tensor.ndim == 4:
             tensor = tensor.contiguous(memory_format=torch.channels_last)
         return tensor

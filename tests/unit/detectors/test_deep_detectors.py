@@ -160,6 +160,41 @@ def test_custom_network_module_with_decoder():
         DeepSAD(network=encoder, epochs=1, pretrain_epochs=1).fit(X)
 
 
+class _ViewFlattenEncoder(nn.Module):
+    """A user's conv encoder written like the reference code: ``x.view(n, -1)`` after the convs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1, bias=False)
+        self.fc = nn.Linear(4 * 8 * 8, 5, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.nn.functional.leaky_relu(self.conv(x), 0.1)
+        return self.fc(x.view(x.size(0), -1))  # fails on channels_last maps
+
+
+class _ViewUnflattenDecoder(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(5, 3 * 8 * 8)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.fc(z)).view(z.size(0), 3, 8, 8)
+
+
+def test_custom_image_modules_keep_the_default_layout():
+    """Only deepsad's own LeNets go channels_last; a user's module gets the layout it was written for."""
+    X = np.random.default_rng(0).random((40, 3, 8, 8)).astype(np.float32)
+    est = DeepSAD(network=_ViewFlattenEncoder(), decoder=_ViewUnflattenDecoder(), epochs=1, pretrain_epochs=1,
+                  batch_size=16, random_state=0).fit(X)
+    assert est.anomaly_score(X).shape == (40,)
+    assert est.embed(X).shape == (40, 5)
+    lenet = DeepSAD(epochs=1, pretrain_epochs=1, batch_size=16, random_state=0).fit(
+        np.random.default_rng(1).random((30, 1, 28, 28)).astype(np.float32)
+    )
+    assert lenet.network_.features[0].weight.is_contiguous(memory_format=torch.channels_last)
+
+
 def test_soft_boundary_radius_and_threshold(tabular):
     X, _ = tabular
     est = DeepSVDD(objective="soft-boundary", nu=0.1, radius_warmup_epochs=1, lr=1e-3, **{**FAST, "epochs": 5}).fit(X)
