@@ -2,8 +2,8 @@
 
 Normal class 0, known anomaly class 1, gamma_l = 0.05, gamma_p = 0 (6235 training
 images), LeNet, batch 200: seconds per autoencoder epoch and per Deep SAD epoch (the
-training loops alone), to compare with the reference implementation's 1.31 s and 0.46 s on these machines
-(DESIGN §6 and issue 6), plus the test AUC after the given epochs; for each training
+training loops alone), to compare with the reference implementation's 1.31 s and 0.46 s
+on these machines (DESIGN §6 and issue 6), plus the test AUC after the given epochs; for each training
 precision (float32, and bfloat16 autocast, which uses AMX / AVX-512 BF16 where the CPU
 has them).
 

@@ -18,7 +18,13 @@ from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from deepsad.detectors.deep_base import BaseDeepDetector, _as_network_param, _state_with_prefix, training_threads
+from deepsad.detectors.deep_base import (
+    BaseDeepDetector,
+    DeviceTensorsMixin,
+    _as_network_param,
+    _state_with_prefix,
+    training_threads,
+)
 from deepsad.detectors.scoring import AnomalyScoreMixin, check_contamination
 from deepsad.errors import InvalidInputError
 from deepsad.models import (
@@ -52,7 +58,7 @@ from deepsad.validation import (
 logger = logging.getLogger(__name__)
 
 
-class _NetworkBaseline(AnomalyScoreMixin, OutlierMixin, BaseEstimator):
+class _NetworkBaseline(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, BaseEstimator):
     """What the deep baselines share with Deep SAD (not for direct use).
 
     The device, tensor-layout, standardization and scoring-batch helpers are Deep SAD's
@@ -73,11 +79,6 @@ class _NetworkBaseline(AnomalyScoreMixin, OutlierMixin, BaseEstimator):
     random_state: Any
     verbose: bool
 
-    _to_device = BaseDeepDetector._to_device
-    _as_tensor = BaseDeepDetector._as_tensor
-    _default_channels_last = BaseDeepDetector._default_channels_last
-    _device = BaseDeepDetector._device
-    _scoring_batch_size = BaseDeepDetector._scoring_batch_size
     _fit_standardizer = BaseDeepDetector._fit_standardizer
     _standardized = BaseDeepDetector._standardized
     _resolve_output_activation = BaseDeepDetector._resolve_output_activation

@@ -20,7 +20,7 @@ from torch import nn
 
 from deepsad.baselines.cae import CAE
 from deepsad.baselines.gram_memo import GramMemo
-from deepsad.detectors.deep_base import BaseDeepDetector, _state_with_prefix
+from deepsad.detectors.deep_base import BaseDeepDetector, DeviceTensorsMixin, _state_with_prefix
 from deepsad.detectors.scoring import AnomalyScoreMixin, check_contamination
 from deepsad.errors import InvalidInputError
 from deepsad.models import LeNetSpec, MLPSpec, build_encoder, spec_from_dict, spec_to_dict
@@ -37,7 +37,7 @@ def _shallow_methods() -> dict[str, type]:
     return SHALLOW_METHODS
 
 
-class Hybrid(AnomalyScoreMixin, OutlierMixin, BaseEstimator):
+class Hybrid(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, BaseEstimator):
     """A shallow detector (OC-SVM, IF, KDE, SSAD) applied to autoencoder codes.
 
     Parameters
@@ -105,10 +105,6 @@ class Hybrid(AnomalyScoreMixin, OutlierMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
-    _device = BaseDeepDetector._device
-    _as_tensor = BaseDeepDetector._as_tensor
-    _default_channels_last = BaseDeepDetector._default_channels_last
-    _scoring_batch_size = BaseDeepDetector._scoring_batch_size
     _standardized = BaseDeepDetector._standardized
 
     # ------------------------------------------------------------------ validation

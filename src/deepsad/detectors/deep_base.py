@@ -109,7 +109,55 @@ class _FitState:
     pretrain_seed: int
 
 
-class BaseDeepDetector(AnomalyScoreMixin, OutlierMixin, BaseEstimator):
+class DeviceTensorsMixin:
+    """Device, memory layout and scoring-batch helpers of every network-based estimator.
+
+    Expects ``device``, ``input_shape_``, ``n_features_in_`` and (for the layout) ``spec_``.
+    Shared by the detectors and the network baselines (CAE family, Hybrid), so that a
+    helper that calls another one cannot go missing in one of them.
+    """
+
+    device: Any
+    input_shape_: tuple[int, ...]
+    n_features_in_: int
+
+    # Our LeNets train and score in channels_last: with FastBatchNorm2d for the narrow MNIST
+    # layers, every LeNet phase is faster in it on CPU (ms per batch of 200, encoder alone,
+    # NCHW -> channels_last: MNIST 32.5 -> 17.1, Fashion-MNIST 54.4 -> 47.5, CIFAR-10
+    # 329 -> 203; autoencoders as in DESIGN §6). A network the user passes as a module
+    # keeps the default layout: code like ``x.view(n, -1)`` fails on channels_last maps.
+    def _default_channels_last(self) -> bool:
+        return len(self.input_shape_) == 3 and isinstance(getattr(self, "spec_", None), LeNetSpec)
+
+    def _to_device(self, module: nn.Module, *, channels_last: bool | None = None) -> nn.Module:
+        module = module.to(self._device)
+        if channels_last is None:
+            channels_last = self._default_channels_last()
+        if channels_last and len(self.input_shape_) == 3:
+            module = module.to(memory_format=torch.channels_last)
+        return module
+
+    def _as_tensor(self, X: np.ndarray, *, channels_last: bool | None = None) -> torch.Tensor:
+        if not X.flags.writeable:
+            # torch cannot share memory it may not write (it warns); nothing here writes
+            # into the data, but a copy is the clean way (read-only inputs: memmaps, views)
+            X = np.array(X)
+        tensor = torch.from_numpy(X).to(self._device)
+        if channels_last is None:
+            channels_last = self._default_channels_last()
+        if channels_last and tensor.ndim == 4:
+            tensor = tensor.contiguous(memory_format=torch.channels_last)
+        return tensor
+
+    @property
+    def _device(self) -> torch.device:
+        return resolve_device(self.device)
+
+    def _scoring_batch_size(self) -> int:
+        return max(1, SCORING_BATCH_ELEMENTS // max(1, self.n_features_in_))
+
+
+class BaseDeepDetector(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, BaseEstimator):
     """Shared fit/score machinery of the hypersphere detectors (not for direct use).
 
     Subclasses define ``__init__`` (parameters only), ``fit`` (which calls
@@ -188,41 +236,6 @@ class BaseDeepDetector(AnomalyScoreMixin, OutlierMixin, BaseEstimator):
         if self.output_activation != "auto":
             return self.output_activation
         return "sigmoid" if float(X.min()) >= 0.0 and float(X.max()) <= 1.0 else "identity"
-
-    # Our LeNets train and score in channels_last: with FastBatchNorm2d for the narrow MNIST
-    # layers, every LeNet phase is faster in it on CPU (ms per batch of 200, encoder alone,
-    # NCHW -> channels_last: MNIST 32.5 -> 17.1, Fashion-MNIST 54.4 -> 47.5, CIFAR-10
-    # 329 -> 203; autoencoders as in DESIGN §6). A network the user passes as a module
-    # keeps the default layout: code like ``x.view(n, -1)`` fails on channels_last maps.
-    def _default_channels_last(self) -> bool:
-        return len(self.input_shape_) == 3 and isinstance(getattr(self, "spec_", None), LeNetSpec)
-
-    def _to_device(self, module: nn.Module, *, channels_last: bool | None = None) -> nn.Module:
-        module = module.to(self._device)
-        if channels_last is None:
-            channels_last = self._default_channels_last()
-        if channels_last and len(self.input_shape_) == 3:
-            module = module.to(memory_format=torch.channels_last)
-        return module
-
-    def _as_tensor(self, X: np.ndarray, *, channels_last: bool | None = None) -> torch.Tensor:
-        if not X.flags.writeable:
-            # torch cannot share memory it may not write (it warns); nothing here writes
-            # into the data, but a copy is the clean way (read-only inputs: memmaps, views)
-            X = np.array(X)
-        tensor = torch.from_numpy(X).to(self._device)
-        if channels_last is None:
-            channels_last = self._default_channels_last()
-        if channels_last and tensor.ndim == 4:
-            tensor = tensor.contiguous(memory_format=torch.channels_last)
-        return tensor
-
-    @property
-    def _device(self) -> torch.device:
-        return resolve_device(self.device)
-
-    def _scoring_batch_size(self) -> int:
-        return max(1, SCORING_BATCH_ELEMENTS // max(1, self.n_features_in_))
 
     # ------------------------------------------------------------------ fit pipeline
     # The steps are separate methods so that :func:`deepsad.detectors.stacked.fit_stacked`
