@@ -3,7 +3,7 @@
 Runs a slice of the column (gamma_l = 0.05; chosen normal classes x known classes; the
 paper's full MNIST training sets) with the runner's serial executor, once plainly and
 once with ``--stack K``, and with the local executor (``--workers N`` processes sharing
-the threads), in fresh results files, and prints experiments per hour, the AUCs of the
+the threads), plainly and with ``--stack K``, in fresh results files, and prints experiments per hour, the AUCs of the
 runs and their largest difference from the sequential run, and the projected time of the full
 column (10 normal x 9 known classes x 5 ratios = 450 experiments) at the paper's
 150 + 150 epochs. For the projection each run is repeated with twice the epochs: the
@@ -11,7 +11,7 @@ difference is the cost per epoch, the rest the fixed cost per experiment (data, 
 threshold, scoring); the table shows the runs at the given epochs.
 
     python benchmarks/bench_grid.py [--data-root D] [--normal-classes 0] [--known-classes 4]
-        [--epochs 3] [--stack 3] [--threads 2] [--workers 2]
+        [--epochs 3] [--stack 2] [--threads 2] [--workers 2]
 """
 
 from __future__ import annotations
@@ -55,12 +55,12 @@ def main() -> None:
     parser.add_argument("--normal-classes", type=int, nargs="+", default=[0])
     parser.add_argument("--known-classes", type=int, default=4, help="known anomaly classes per normal class (max 9)")
     parser.add_argument("--epochs", type=int, default=3, help="pretraining and training epochs each")
-    parser.add_argument("--stack", type=int, default=3)
+    parser.add_argument("--stack", type=int, default=2,
+                        help="setups per stacked unit (2: the CPU group size of the MNIST LeNet)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2,
                         help="processes of the parallel run, threads // workers threads each (0: no parallel run)")
     args = parser.parse_args()
-    config = column_config(args.normal_classes, args.known_classes, args.epochs)
     print(f"torch {torch.__version__}, {args.threads} threads; MNIST Deep SAD, gamma_l = 0.05, "
           f"normal {args.normal_classes} x {args.known_classes} known classes, {args.epochs}+{args.epochs} epochs")
     rows = []
@@ -72,8 +72,10 @@ def main() -> None:
         threads_each = max(1, args.threads // max(1, args.workers))
         runs = [("sequential", 1, None), (f"stacked (--stack {args.stack})", args.stack, None)]
         if args.workers:
-            runs.append((f"parallel ({args.workers} workers x {threads_each} thread{'s' * (threads_each > 1)})", 1,
-                         args.workers))
+            parallel = f"parallel ({args.workers} workers x {threads_each} thread{'s' * (threads_each > 1)})"
+            runs.append((parallel, 1, args.workers))
+            if args.stack > 1:
+                runs.append((f"{parallel}, stacked (--stack {args.stack})", args.stack, args.workers))
         for run_index, (label, stack, workers) in enumerate(runs):
             seconds = {}
             # E and 2E epochs: the difference is the cost of E epochs, the rest is fixed per

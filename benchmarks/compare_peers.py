@@ -212,8 +212,8 @@ def _run_stacked(args: argparse.Namespace, data_root: str | None) -> list[tuple[
                 ("bench_kernel_search.py", ["--dataset", "cardio"])]
     else:
         runs = [("bench_stacked.py", ["--workload", "cardio", "--seeds", "10"]),
-                ("bench_stacked.py", ["--workload", "mnist", "--seeds", "3", "--epochs", "3"]),
-                ("bench_grid.py", ["--known-classes", "4", "--epochs", "3", "--stack", "3"]),
+                ("bench_stacked.py", ["--workload", "mnist", "--seeds", "2", "--epochs", "10"]),
+                ("bench_grid.py", ["--known-classes", "4", "--epochs", "3", "--stack", "2"]),
                 ("bench_kernel_search.py", ["--dataset", "mnist"])]
     sections = []
     for script, extra in runs:

@@ -399,10 +399,12 @@ def markdown(*, command: str, settings: dict, machine: dict, load_before, load_a
             "### Grid throughput: sequential, stacked, parallel",
             "",
             "`bench_stacked.py`: K seeds of one grid cell (each seed draws its own training set) fitted one after "
-            "another with `DeepSAD.fit`, then all K at once with `deepsad.fit_stacked` (one vmapped model, "
-            "`deepsad.training.stacked`). `bench_grid.py`: a slice of the MNIST Deep SAD column of Table 3 "
-            "through the experiment runner: serial executor plain and with `--stack`, and the local executor "
-            "with 2 worker processes of 1 thread each (`--executor local --workers 2`); and the full column "
+            "another with `DeepSAD.fit`, then all K at once with `deepsad.fit_stacked` per strategy "
+            "(`grouped`: one network of K-fold wider grouped layers, on CPU the MNIST LeNet in pairs; `vmap`: "
+            "one functional forward mapped over stacked weights; `deepsad.training.stacked`). `bench_grid.py`: "
+            "a slice of the MNIST Deep SAD column of Table 3 through the experiment runner: serial executor "
+            "plain and with `--stack`, and the local executor with 2 worker processes of 1 thread each "
+            "(`--executor local --workers 2`), plain and with `--stack`; and the full column "
             "(450 experiments) projected to the paper's 150 + 150 epochs. Each in a fresh process; `exp/h` = "
             "experiments per hour; AUCs are mean ± sample std; the paths must agree up to float rounding. "
             "`bench_kernel_search.py`: one OC-SVM task of the grid, the paper's 10 x 5 (gamma, nu) search on "

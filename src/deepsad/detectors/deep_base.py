@@ -90,10 +90,11 @@ def precision_of(estimator: Any) -> str:
     return check_precision(getattr(estimator, "precision", "float32"))
 
 
-def autoencoder_batch_loss(autoencoder: nn.Module, tensors: Sequence[torch.Tensor], indices: torch.Tensor) -> torch.Tensor:
-    """Pretraining loss on a batch: mean squared reconstruction error of ``tensors[0][indices]``."""
-    batch = tensors[0][indices]
-    return reconstruction_loss(autoencoder(batch), batch)
+def autoencoder_output_loss(
+    reconstruction: torch.Tensor, tensors: Sequence[torch.Tensor], indices: torch.Tensor
+) -> torch.Tensor:
+    """Pretraining loss on a batch: mean squared error of ``reconstruction`` against ``tensors[0][indices]``."""
+    return reconstruction_loss(reconstruction, tensors[0][indices])
 
 
 @dataclass
@@ -161,7 +162,7 @@ class BaseDeepDetector(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, Base
     """Shared fit/score machinery of the hypersphere detectors (not for direct use).
 
     Subclasses define ``__init__`` (parameters only), ``fit`` (which calls
-    :meth:`_fit_hypersphere`), :meth:`_check_method_params` and :meth:`_batch_loss`.
+    :meth:`_fit_hypersphere`), :meth:`_check_method_params` and :meth:`_output_loss`.
     """
 
     # Parameters every deep detector has; subclasses list them in their __init__.
@@ -318,7 +319,7 @@ class BaseDeepDetector(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, Base
         autoencoder, X, pretrain_generator = self._new_autoencoder(state)
 
         def batch_loss(indices: torch.Tensor) -> torch.Tensor:
-            return autoencoder_batch_loss(autoencoder, (X,), indices)
+            return autoencoder_output_loss(autoencoder(X[indices]), (X,), indices)
 
         self.pretrain_loss_history_ = train(
             autoencoder,
@@ -365,15 +366,21 @@ class BaseDeepDetector(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, Base
         center[small & (center >= 0)] = CENTER_MIN_ABS
         return center
 
-    def _batch_loss(
-        self, phi: nn.Module, tensors: Sequence[torch.Tensor], indices: torch.Tensor
+    def _output_loss(
+        self, output: torch.Tensor, tensors: Sequence[torch.Tensor], indices: torch.Tensor
     ) -> torch.Tensor:  # pragma: no cover - abstract
-        """The method's mean loss on a batch; ``tensors`` are ``(X, semi_labels, center)``.
+        """The method's mean loss on a batch, given phi's output on it.
 
-        Written functionally (inputs passed in, tensor operations only) so that the same
-        code serves the plain trainer and the stacked one (:mod:`deepsad.training.stacked`).
+        ``tensors`` are ``(X, semi_labels, center)`` and ``output`` is
+        ``phi(X[indices])``. Written functionally (inputs passed in, tensor operations
+        only) so that the same code serves the plain trainer and the stacked one
+        (:mod:`deepsad.training.stacked`), which computes the outputs of K models at once.
         """
         raise NotImplementedError
+
+    def _batch_loss(self, phi: nn.Module, tensors: Sequence[torch.Tensor], indices: torch.Tensor) -> torch.Tensor:
+        """The method's mean loss on the batch ``tensors[0][indices]``."""
+        return self._output_loss(phi(tensors[0][indices]), tensors, indices)
 
     def _supports_stacking(self) -> bool:
         """Whether the objective is a pure function of a batch (no state across batches)."""

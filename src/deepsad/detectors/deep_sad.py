@@ -182,7 +182,9 @@ class DeepSAD(BaseDeepDetector):
     def _semi_labels(self, y: Any, n_samples: int) -> np.ndarray:
         return check_semi_labels(y, n_samples)
 
-    def _batch_loss(self, phi: nn.Module, tensors: Sequence[torch.Tensor], indices: torch.Tensor) -> torch.Tensor:
-        X, semi_labels, center = tensors
-        dist_sq = squared_distance(phi(X[indices]), center)  # (batch,)
+    def _output_loss(
+        self, output: torch.Tensor, tensors: Sequence[torch.Tensor], indices: torch.Tensor
+    ) -> torch.Tensor:
+        _, semi_labels, center = tensors
+        dist_sq = squared_distance(output, center)  # (batch,)
         return deep_sad_loss(dist_sq, semi_labels[indices], eta=float(self.eta), eps=float(self.eps))

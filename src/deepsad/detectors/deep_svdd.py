@@ -135,9 +135,10 @@ threshold_, offset_, input_shape_, n_features_in_
         # function cannot carry
         return self.objective == "one-class"
 
-    def _batch_loss(self, phi: nn.Module, tensors: Sequence[torch.Tensor], indices: torch.Tensor) -> torch.Tensor:
-        X, _, center = tensors
-        return one_class_loss(squared_distance(phi(X[indices]), center))
+    def _output_loss(
+        self, output: torch.Tensor, tensors: Sequence[torch.Tensor], indices: torch.Tensor
+    ) -> torch.Tensor:
+        return one_class_loss(squared_distance(output, tensors[2]))
 
     def _make_objective(
         self, phi: nn.Module, X: torch.Tensor, semi_labels: torch.Tensor, center: torch.Tensor

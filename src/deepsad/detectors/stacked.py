@@ -7,9 +7,9 @@ estimators (:func:`deepsad.training.stacked.train_stacked`). Each estimator ther
 ends as if ``est.fit(X, y)`` had been called on it, up to floating-point reassociation.
 
 Where it pays: on small networks, whose steps are dominated by per-step overhead
-(the ODDS MLPs: ~10x more fits per second for ten seeds on 2 CPU cores), and on a GPU,
-which one tiny model cannot fill. On CPU the MNIST/CIFAR LeNets are compute-bound and
-gain nothing (docs/performance.md).
+(the ODDS MLPs), on the MNIST LeNet, whose 1 -> 8 -> 4 channel convolutions are too
+narrow for the CPU's vector units until K models run side by side as grouped layers,
+and on a GPU, which one tiny model cannot fill (numbers in docs/performance.md).
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from typing import Any
 
 from torch import nn
 
-from deepsad.detectors.deep_base import BaseDeepDetector, autoencoder_batch_loss, precision_of
+from deepsad.detectors.deep_base import BaseDeepDetector, autoencoder_output_loss, precision_of
 from deepsad.errors import InvalidInputError
 from deepsad.training import limited_threads
-from deepsad.training.stacked import train_stacked
+from deepsad.training.stacked import STRATEGIES, train_stacked
 
 #: Parameters that may differ between stacked estimators; all others must be equal.
 PER_ESTIMATOR_PARAMS = frozenset({"random_state", "verbose"})
@@ -70,6 +70,7 @@ def fit_stacked(
     y: Sequence[Any] | None = None,
     *,
     autoencoders: Sequence[nn.Module] | None = None,
+    strategy: str = "auto",
 ) -> list[BaseDeepDetector]:
     """Fit K estimators of one class and one configuration together.
 
@@ -87,6 +88,12 @@ def fit_stacked(
     autoencoders : sequence of deepsad.models.Autoencoder, optional
         One trained autoencoder per estimator, used instead of pretraining (as
         ``fit(..., autoencoder=...)`` uses it; e.g. from the experiment runner's cache).
+    strategy : {"auto", "grouped", "vmap"}, default="auto"
+        How the K networks run together (:func:`deepsad.training.stacked.train_stacked`):
+        ``"grouped"`` as one network of K-fold wider grouped layers (deepsad's own LeNet
+        and MLP networks; the fast one on CPU), ``"vmap"`` by mapping one functional
+        forward over stacked weights (any network, e.g. a custom ``network`` module);
+        ``"auto"`` takes grouped where the networks allow it.
 
     Returns
     -------
@@ -99,8 +106,9 @@ def fit_stacked(
     InvalidInputError
         If the estimators differ in class or settings, the lengths of ``estimators``,
         ``X`` and ``y`` differ, the datasets differ in shape, or the objective cannot be
-        stacked (soft-boundary Deep SVDD), for ``precision="bfloat16"``; and for any input
-        a plain ``fit`` would refuse.
+        stacked (soft-boundary Deep SVDD), for ``precision="bfloat16"``, for an unknown
+        ``strategy`` or ``"grouped"`` with a custom network; and for any input a plain
+        ``fit`` would refuse.
 
     Examples
     --------
@@ -116,6 +124,8 @@ def fit_stacked(
     """
     estimators = list(estimators)
     _check_compatible(estimators)
+    if strategy not in STRATEGIES:
+        raise InvalidInputError(f"strategy must be one of {list(STRATEGIES)}, got {strategy!r}")
     datasets = list(X)
     labels = list(y) if y is not None else [None] * len(estimators)
     if not (len(datasets) == len(labels) == len(estimators)):
@@ -142,7 +152,7 @@ def fit_stacked(
     # the plain fit's thread rule (one thread for the small MLPs) holds for the stack too:
     # measured on 2 shared cores, 3 stacked cardio MLPs ran 80x faster on one thread
     with limited_threads(first._training_threads()):
-        centers, histories = _train_both_phases(estimators, states, autoencoders, device, n_samples)
+        centers, histories = _train_both_phases(estimators, states, autoencoders, device, n_samples, strategy)
     for est, state, center, history in zip(estimators, states, centers, histories):
         est.loss_history_ = history
         est._finish_fit(state, center)
@@ -150,7 +160,7 @@ def fit_stacked(
 
 
 def _train_both_phases(estimators: list[BaseDeepDetector], states: list[Any], autoencoders: Sequence[nn.Module] | None,
-                       device: Any, n_samples: int) -> tuple[list[Any], list[list[float]]]:
+                       device: Any, n_samples: int, strategy: str) -> tuple[list[Any], list[list[float]]]:
     """Pretrain (or adopt) the autoencoders, then train every phi; returns centres and loss histories."""
     first = estimators[0]
     if autoencoders is not None:
@@ -160,13 +170,14 @@ def _train_both_phases(estimators: list[BaseDeepDetector], states: list[Any], au
         built = [est._new_autoencoder(state) for est, state in zip(estimators, states)]
         histories = train_stacked(
             [autoencoder for autoencoder, _, _ in built],
-            autoencoder_batch_loss,
+            autoencoder_output_loss,
             [(X_pre,) for _, X_pre, _ in built],
             n_samples,
             first._pretrain_config(),
             generators=[generator for _, _, generator in built],
             device=device,
             description="stacked autoencoder pretraining",
+            strategy=strategy,
         )
         for est, state, (autoencoder, _, _), history in zip(estimators, states, built, histories):
             est.pretrain_loss_history_ = history
@@ -175,12 +186,13 @@ def _train_both_phases(estimators: list[BaseDeepDetector], states: list[Any], au
     centers = [est._init_center(state.phi, state.X, state.semi_labels) for est, state in zip(estimators, states)]
     histories = train_stacked(
         [state.phi for state in states],
-        first._batch_loss,  # reads only settings that are equal for every estimator
+        first._output_loss,  # reads only settings that are equal for every estimator
         [(state.X, state.semi_labels, center) for state, center in zip(states, centers)],
         n_samples,
         first._train_config(),
         generators=[state.generator for state in states],
         device=device,
         description=f"stacked training of {len(estimators)} {type(first).__name__}",
+        strategy=strategy,
     )
     return centers, histories

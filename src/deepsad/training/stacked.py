@@ -2,9 +2,14 @@
 
 A grid repeats the same small network over seeds and data draws. Training K such
 models one after another pays the per-step overhead (Python, dispatch, optimizer) K
-times for work that is tiny each time; stacking their parameters along a new leading
-dimension and mapping one functional forward over it with :func:`torch.func.vmap`
-runs all K in one set of kernels (batched matmuls, grouped convolutions).
+times for work that is tiny each time, and on CPU runs the MNIST LeNet's narrow
+convolutions below the vector width. Two ways to run all K in one set of kernels:
+
+- ``"grouped"`` (deepsad's own networks): :func:`deepsad.models.grouped.group_networks`
+  builds one network with K-fold wider grouped convolutions and batched Linears; the
+  K losses are computed from its split output. The fast one for the LeNets on CPU.
+- ``"vmap"`` (any module): the parameters are stacked along a new leading dimension and
+  one functional forward is mapped over them with :func:`torch.func.vmap`.
 
 Equivalence with :func:`deepsad.training.trainer.train`, model by model:
 
@@ -15,7 +20,8 @@ Equivalence with :func:`deepsad.training.trainer.train`, model by model:
 - Adam and its weight decay are elementwise, so one Adam over the stacked tensors is K
   independent Adams with the same settings (the learning-rate schedule is per epoch and
   shared, which is why the models must share the optimiser settings);
-- BatchNorm buffers are stacked too and updated in place per model under ``vmap``.
+- BatchNorm statistics stay per model (a grouped channel, or a vmapped slice, belongs to
+  one model), and so do the running buffers.
 
 The numbers agree with the plain loop up to floating-point reassociation in the batched
 kernels (tested). All models must have the same number of training samples, so that
@@ -33,25 +39,30 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from deepsad.errors import InvalidInputError, TrainingError
+from deepsad.models.grouped import GroupedNetwork, group_networks, preferred_group_size
 from deepsad.training.trainer import OptimizerConfig, batch_slices
 
 logger = logging.getLogger(__name__)
 
-#: ``batch_loss(module, tensors, indices)``: one model's mean loss on the samples ``indices``,
-#: where ``tensors`` are that model's inputs (data, labels, centre, ...).
-FunctionalBatchLoss = Callable[[nn.Module, Sequence[torch.Tensor], torch.Tensor], torch.Tensor]
+#: ``output_loss(output, tensors, indices)``: one model's mean loss on the samples ``indices``,
+#: where ``tensors`` are that model's inputs (data, labels, centre, ...) and ``output`` is
+#: the network's output on ``tensors[0][indices]``.
+OutputLoss = Callable[[torch.Tensor, Sequence[torch.Tensor], torch.Tensor], torch.Tensor]
+
+#: How :func:`train_stacked` runs the K models: ``"auto"`` (grouped where possible, else vmap).
+STRATEGIES = ("auto", "grouped", "vmap")
 
 
 class _LossModule(nn.Module):
     """Wraps a network so that :func:`functional_call` can run the whole loss with swapped weights."""
 
-    def __init__(self, network: nn.Module, batch_loss: FunctionalBatchLoss) -> None:
+    def __init__(self, network: nn.Module, output_loss: OutputLoss) -> None:
         super().__init__()
         self.network = network
-        self.batch_loss = batch_loss
+        self.output_loss = output_loss
 
     def forward(self, indices: torch.Tensor, *tensors: torch.Tensor) -> torch.Tensor:
-        return self.batch_loss(self.network, tensors, indices)
+        return self.output_loss(self.network(tensors[0][indices]), tensors, indices)
 
 
 def _check_same_architecture(modules: Sequence[nn.Module]) -> None:
@@ -67,7 +78,7 @@ def _check_same_architecture(modules: Sequence[nn.Module]) -> None:
 
 def train_stacked(
     modules: Sequence[nn.Module],
-    batch_loss: FunctionalBatchLoss,
+    output_loss: OutputLoss,
     per_model: Sequence[Sequence[torch.Tensor]],
     n_samples: int,
     config: OptimizerConfig,
@@ -75,6 +86,7 @@ def train_stacked(
     generators: Sequence[torch.Generator],
     device: torch.device,
     description: str = "stacked training",
+    strategy: str = "auto",
 ) -> list[list[float]]:
     """Train K models of one architecture together; each ends as if trained alone.
 
@@ -83,13 +95,14 @@ def train_stacked(
     modules : sequence of torch.nn.Module
         K models with identical parameter and buffer shapes (e.g. one network built from
         K seeds). Their weights and buffers are overwritten with the trained ones.
-    batch_loss : callable
-        ``batch_loss(module, tensors, indices) -> scalar``: one model's loss on a batch,
-        written against its inputs ``tensors`` (as :func:`train`'s closures are written
-        against captured tensors). It runs under :func:`torch.func.vmap`, so it must use
-        tensor operations only (no ``.item()``, no data-dependent Python control flow).
+    output_loss : callable
+        ``output_loss(output, tensors, indices) -> scalar``: one model's loss on a batch,
+        given the model's output on ``tensors[0][indices]`` (the network always reads
+        the first tensor) and its inputs ``tensors``. It runs under
+        :func:`torch.func.vmap`, so it must use tensor operations only (no ``.item()``,
+        no data-dependent Python control flow).
     per_model : sequence of sequences of torch.Tensor
-        ``per_model[k]`` are model k's inputs, in the order ``batch_loss`` expects; the
+        ``per_model[k]`` are model k's inputs, in the order ``output_loss`` expects; the
         i-th tensor of every model must have the same shape. Samples run along dim 0 of
         whichever tensors are indexed by ``indices``.
     n_samples : int
@@ -102,6 +115,13 @@ def train_stacked(
         Device of the data and the modules.
     description : str
         Label for log lines and errors.
+    strategy : {"auto", "grouped", "vmap"}, default="auto"
+        ``"grouped"`` runs deepsad's own networks as one network of grouped layers
+        (:mod:`deepsad.models.grouped`), in groups of the size
+        :func:`~deepsad.models.grouped.preferred_group_size` gives (on CPU: all MLPs at
+        once, the MNIST LeNet two at a time, wider LeNets one at a time, as measured);
+        ``"vmap"`` maps a functional forward over all stacked weights (any module);
+        ``"auto"`` takes grouped where the networks allow it.
 
     Returns
     -------
@@ -112,7 +132,8 @@ def train_stacked(
     ------
     InvalidInputError
         If the models differ in architecture, the counts of modules, inputs and
-        generators disagree, or ``config.precision`` is not float32.
+        generators disagree, ``config.precision`` is not float32, the strategy is
+        unknown, or ``"grouped"`` is asked for networks that have no grouped form.
     TrainingError
         If any model's loss becomes NaN or infinite (the message names the models).
     """
@@ -124,36 +145,56 @@ def train_stacked(
             f"got {n_models} models, {len(per_model)} input tuples and {len(generators)} generators; "
             "stacked training needs one of each per model"
         )
+    if strategy not in STRATEGIES:
+        raise InvalidInputError(f"strategy must be one of {list(STRATEGIES)}, got {strategy!r}")
     _check_same_architecture(modules)
     if config.precision != "float32":
         # under vmap, BatchNorm's batching rule needs its input and running statistics in
-        # one dtype, which bfloat16 autocast breaks
+        # one dtype, which bfloat16 autocast breaks; the grouped path shares the rule so
+        # that stacked results never depend on which path ran
         raise InvalidInputError(f"stacked training runs in float32 only, got precision={config.precision!r}")
     histories: list[list[float]] = [[] for _ in range(n_models)]
     if config.epochs == 0:
         return histories
 
+    groupable = strategy != "vmap" and group_networks(modules) is not None
+    if strategy == "grouped" and not groupable:
+        raise InvalidInputError(
+            "strategy='grouped' needs deepsad's own networks (LeNet / MLP encoders, decoders and "
+            "autoencoders of them) with equal settings; use strategy='vmap' for other modules"
+        )
+    size = (preferred_group_size(modules[0], device) or n_models) if groupable else n_models
+    for first in range(0, n_models, size):
+        chunk = range(first, min(first + size, n_models))
+        chunk_histories = _train_together(
+            [modules[k] for k in chunk], output_loss, [per_model[k] for k in chunk], n_samples, config,
+            generators=[generators[k] for k in chunk], device=device, description=description,
+            grouped=groupable, first_index=first,
+        )
+        for k, history in zip(chunk, chunk_histories):
+            histories[k] = history
+    return histories
+
+
+def _train_together(modules: Sequence[nn.Module], output_loss: OutputLoss,
+                    per_model: Sequence[Sequence[torch.Tensor]],
+                    n_samples: int, config: OptimizerConfig, *, generators: Sequence[torch.Generator],
+                    device: torch.device, description: str, grouped: bool, first_index: int) -> list[list[float]]:
+    """One stacked training run of all ``modules`` (numbered from ``first_index`` in messages)."""
+    n_models = len(modules)
     inputs = tuple(torch.stack(list(group)) for group in zip(*per_model))  # each (K, ...)
-    params, buffers = stack_module_state(list(modules))  # leaves (K, ...) requiring grad
-    # the functional template: same structure, weights supplied per call; in training
-    # mode (BatchNorm normalises with batch statistics and updates the stacked buffers)
-    template = _LossModule(copy.deepcopy(modules[0]).to("meta"), batch_loss).train()
-    state_names = {**{f"network.{k}": v for k, v in params.items()}, **{f"network.{k}": v for k, v in buffers.items()}}
-    param_names = [f"network.{k}" for k in params]
-    buffer_names = [f"network.{k}" for k in buffers]
+    network = group_networks(modules) if grouped else None
+    if network is not None:
+        leaves, stacked_losses, finish = _grouped_step(network, output_loss, inputs)
+    else:
+        leaves, stacked_losses, finish = _vmapped_step(modules, output_loss, inputs)
+    logger.debug("%s: models %d-%d, %s strategy", description, first_index, first_index + n_models - 1,
+                 "grouped" if network is not None else "vmap")
 
-    def one_model(model_params: tuple[torch.Tensor, ...], model_buffers: tuple[torch.Tensor, ...],
-                  indices: torch.Tensor, *tensors: torch.Tensor) -> torch.Tensor:
-        weights = dict(zip(param_names, model_params)) | dict(zip(buffer_names, model_buffers))
-        return functional_call(template, weights, (indices, *tensors))
-
-    stacked_loss = vmap(one_model)
-    param_leaves = tuple(state_names[name] for name in param_names)
-    buffer_leaves = tuple(state_names[name] for name in buffer_names)
-
+    histories: list[list[float]] = [[] for _ in range(n_models)]
     for module in modules:
         module.train()  # as the plain loop leaves them
-    optimizer = torch.optim.Adam(param_leaves, lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = torch.optim.Adam(leaves, lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(config.milestones), gamma=config.lr_decay)
     bounds = batch_slices(n_samples, config.batch_size)
     for epoch in range(config.epochs):
@@ -162,13 +203,13 @@ def train_stacked(
         totals = torch.zeros(n_models, device=device)
         for start, stop in bounds:
             optimizer.zero_grad(set_to_none=True)
-            losses = stacked_loss(param_leaves, buffer_leaves, orders[:, start:stop], *inputs)  # (K,)
+            losses = stacked_losses(orders[:, start:stop])  # (K,)
             losses.sum().backward()
             optimizer.step()
             totals += losses.detach() * (stop - start)
         scheduler.step()
         epoch_losses = (totals / n_samples).tolist()
-        bad = [k for k, value in enumerate(epoch_losses) if not torch.isfinite(torch.tensor(value))]
+        bad = [first_index + k for k, value in enumerate(epoch_losses) if not torch.isfinite(torch.tensor(value))]
         if bad:
             raise TrainingError(
                 f"{description}: the loss of model(s) {bad} became non-finite in epoch {epoch + 1}; "
@@ -177,11 +218,60 @@ def train_stacked(
         for history, value in zip(histories, epoch_losses):
             history.append(value)
         logger.debug("%s epoch %d/%d losses %s", description, epoch + 1, config.epochs, epoch_losses)
+    finish()
+    return histories
 
-    with torch.no_grad():
+
+_StackedLosses = Callable[[torch.Tensor], torch.Tensor]  # (K, b) batch indices -> (K,) losses
+
+
+def _grouped_step(grouped: GroupedNetwork, output_loss: OutputLoss, inputs: tuple[torch.Tensor, ...]
+                  ) -> tuple[list[torch.Tensor], _StackedLosses, Callable[[], None]]:
+    """Parameters, the per-step loss function and the write-back of the grouped strategy."""
+    grouped.train()
+    data = inputs[0]  # (K, n, *shape)
+    models = torch.arange(data.shape[0], device=data.device).unsqueeze(1)  # (K, 1)
+
+    def one_loss(output: torch.Tensor, indices: torch.Tensor, *tensors: torch.Tensor) -> torch.Tensor:
+        return output_loss(output, tensors, indices)
+
+    per_model_loss = vmap(one_loss)
+
+    def losses(indices: torch.Tensor) -> torch.Tensor:
+        outputs = grouped.split_output(grouped(grouped.group_input(data[models, indices])))  # (K, b, ...)
+        return per_model_loss(outputs, indices, *inputs)
+
+    return list(grouped.parameters()), losses, grouped.write_back
+
+
+def _vmapped_step(modules: Sequence[nn.Module], output_loss: OutputLoss, inputs: tuple[torch.Tensor, ...]
+                  ) -> tuple[list[torch.Tensor], _StackedLosses, Callable[[], None]]:
+    """Parameters, the per-step loss function and the write-back of the vmap strategy."""
+    params, buffers = stack_module_state(list(modules))  # leaves (K, ...) requiring grad
+    # the functional template: same structure, weights supplied per call; in training
+    # mode (BatchNorm normalises with batch statistics and updates the stacked buffers)
+    template = _LossModule(copy.deepcopy(modules[0]).to("meta"), output_loss).train()
+    param_names = [f"network.{k}" for k in params]
+    buffer_names = [f"network.{k}" for k in buffers]
+    param_leaves = tuple(params.values())
+    buffer_leaves = tuple(buffers.values())
+
+    def one_model(model_params: tuple[torch.Tensor, ...], model_buffers: tuple[torch.Tensor, ...],
+                  indices: torch.Tensor, *tensors: torch.Tensor) -> torch.Tensor:
+        weights = dict(zip(param_names, model_params)) | dict(zip(buffer_names, model_buffers))
+        return functional_call(template, weights, (indices, *tensors))
+
+    stacked_loss = vmap(one_model)
+
+    def losses(indices: torch.Tensor) -> torch.Tensor:
+        return stacked_loss(param_leaves, buffer_leaves, indices, *inputs)
+
+    @torch.no_grad()
+    def write_back() -> None:
         for k, module in enumerate(modules):
             for name, tensor in module.named_parameters():
                 tensor.copy_(params[name][k])
             for name, tensor in module.named_buffers():
                 tensor.copy_(buffers[name][k])
-    return histories
+
+    return list(param_leaves), losses, write_back

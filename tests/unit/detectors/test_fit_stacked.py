@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from deepsad import DeepSAD, DeepSVDD, LeNetSpec, fit_stacked, load
 from deepsad.errors import InvalidInputError
@@ -35,10 +36,11 @@ def _assert_same_fit(stacked, plain, X, rtol=1e-4, atol=1e-5):
     assert stacked.n_labeled_anomaly_ == plain.n_labeled_anomaly_
 
 
+@pytest.mark.parametrize("strategy", ["auto", "vmap"])
 @pytest.mark.parametrize("detector", [DeepSAD, DeepSVDD], ids=["deepsad", "deepsvdd"])
-def test_stacked_fits_equal_plain_fits_seed_by_seed(detector):
+def test_stacked_fits_equal_plain_fits_seed_by_seed(detector, strategy):
     datasets, labels = _draws(3)
-    stacked = fit_stacked([detector(**FAST, random_state=s) for s in range(3)], datasets, labels)
+    stacked = fit_stacked([detector(**FAST, random_state=s) for s in range(3)], datasets, labels, strategy=strategy)
     for seed, (model, X, y) in enumerate(zip(stacked, datasets, labels)):
         plain = detector(**FAST, random_state=seed).fit(X, y)
         _assert_same_fit(model, plain, X)
@@ -46,12 +48,15 @@ def test_stacked_fits_equal_plain_fits_seed_by_seed(detector):
     assert not np.allclose(stacked[0].anomaly_score(datasets[0]), stacked[1].anomaly_score(datasets[0]))
 
 
-def test_stacked_lenet_fits_equal_plain_fits():
-    datasets, labels = _draws(2, shape=(1, 28, 28), n_samples=96)
+@pytest.mark.parametrize("strategy", ["auto", "vmap"])
+def test_stacked_lenet_fits_equal_plain_fits(strategy):
+    # three models: on CPU the grouped strategy trains the MNIST LeNet in pairs, so this
+    # covers a full pair and a group of one
+    datasets, labels = _draws(3, shape=(1, 28, 28), n_samples=96)
     datasets = [np.clip(X * 0.2 + 0.5, 0.0, 1.0) for X in datasets]  # pixels in [0, 1]
     params = dict(FAST, epochs=2, pretrain_epochs=2, network=LeNetSpec(variant="mnist"))
-    stacked = fit_stacked([DeepSAD(**params, random_state=s) for s in (4, 5)], datasets, labels)
-    for seed, model, X, y in zip((4, 5), stacked, datasets, labels):
+    stacked = fit_stacked([DeepSAD(**params, random_state=s) for s in (4, 5, 6)], datasets, labels, strategy=strategy)
+    for seed, model, X, y in zip((4, 5, 6), stacked, datasets, labels):
         _assert_same_fit(model, DeepSAD(**params, random_state=seed).fit(X, y), X, rtol=1e-3, atol=1e-4)
 
 
@@ -146,3 +151,30 @@ def test_small_mlps_are_stacked_on_one_thread(monkeypatch):
         assert seen == [1, 1] and torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(outer)
+
+
+class _UserEncoder(torch.nn.Module):
+    """A network deepsad has no grouped form for: stacking falls back to vmap."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(6, 3, bias=False)
+
+    def forward(self, x):
+        return self.linear(x)
+
+
+def test_a_user_network_is_stacked_with_vmap_and_grouped_is_refused_for_it():
+    datasets, labels = _draws(2)
+    params = dict(FAST, pretrain=False, network=_UserEncoder())
+    stacked = fit_stacked([DeepSAD(**params, random_state=s) for s in (0, 1)], datasets, labels)
+    for seed, model, X, y in zip((0, 1), stacked, datasets, labels):
+        _assert_same_fit(model, DeepSAD(**params, random_state=seed).fit(X, y), X)
+    with pytest.raises(InvalidInputError, match="strategy='grouped' needs deepsad's own networks"):
+        fit_stacked([DeepSAD(**params, random_state=s) for s in (0, 1)], datasets, labels, strategy="grouped")
+
+
+def test_an_unknown_strategy_is_refused():
+    datasets, labels = _draws(2)
+    with pytest.raises(InvalidInputError, match="strategy must be one of"):
+        fit_stacked([DeepSAD(**FAST, random_state=s) for s in (0, 1)], datasets, labels, strategy="fastest")

@@ -107,5 +107,5 @@ def test_train_stacked_refuses_bfloat16():
     config = OptimizerConfig(epochs=1, lr=1e-3, milestones=(), weight_decay=0.0, batch_size=4, precision="bfloat16")
     modules = [torch.nn.Linear(2, 1, bias=False) for _ in range(2)]
     with pytest.raises(InvalidInputError, match="float32 only"):
-        train_stacked(modules, lambda m, t, i: m(t[0][i]).pow(2).mean(), [(torch.ones(4, 2),)] * 2, 4, config,
+        train_stacked(modules, lambda out, t, i: out.pow(2).mean(), [(torch.ones(4, 2),)] * 2, 4, config,
                       generators=[torch.Generator(), torch.Generator()], device=torch.device("cpu"))

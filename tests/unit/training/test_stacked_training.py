@@ -17,9 +17,9 @@ CPU = torch.device("cpu")
 CONFIG = OptimizerConfig(epochs=3, lr=1e-3, milestones=(2,), weight_decay=1e-6, batch_size=64)
 
 
-def _loss(module, tensors, indices):
-    X, labels, center = tensors
-    return deep_sad_loss(squared_distance(module(X[indices]), center), labels[indices], eta=1.0, eps=1e-6)
+def _loss(output, tensors, indices):
+    _, labels, center = tensors
+    return deep_sad_loss(squared_distance(output, center), labels[indices], eta=1.0, eps=1e-6)
 
 
 def _models(spec, shape, n_models):
@@ -47,18 +47,19 @@ def _train_each(models, inputs, n_samples, config):
     histories = []
     for k, (model, tensors) in enumerate(zip(models, inputs)):
         histories.append(
-            train(model, lambda idx, m=model, t=tensors: _loss(m, t, idx), n_samples, config,
+            train(model, lambda idx, m=model, t=tensors: _loss(m(t[0][idx]), t, idx), n_samples, config,
                   generator=make_generator(100 + k), device=CPU)
         )
     return histories
 
 
+@pytest.mark.parametrize("strategy", ["grouped", "vmap"])
 @pytest.mark.parametrize(
     ("spec", "shape", "atol"),
     [(MLPSpec(hidden_sizes=(32, 16), rep_dim=8), (21,), 1e-6), (LeNetSpec(variant="mnist"), (1, 28, 28), 1e-5)],
     ids=["mlp", "lenet"],
 )
-def test_each_stacked_model_matches_its_plain_training(spec, shape, atol):
+def test_each_stacked_model_matches_its_plain_training(spec, shape, atol, strategy):
     n_models, n_samples = 3, 161  # 161 = two full batches of 64 and a ragged one
     rep_dim = build_encoder(spec, shape).rep_dim
     models = _models(spec, shape, n_models)
@@ -67,7 +68,7 @@ def test_each_stacked_model_matches_its_plain_training(spec, shape, atol):
 
     expected = _train_each(plain, inputs, n_samples, CONFIG)
     got = train_stacked(models, _loss, inputs, n_samples, CONFIG,
-                        generators=[make_generator(100 + k) for k in range(n_models)], device=CPU)
+                        generators=[make_generator(100 + k) for k in range(n_models)], device=CPU, strategy=strategy)
 
     for k in range(n_models):
         assert got[k] == pytest.approx(expected[k], rel=1e-5)
@@ -114,3 +115,25 @@ def test_a_diverging_model_is_named():
     inputs[1] = (X.clone().fill_(math.inf), labels, center)
     with pytest.raises(TrainingError, match=r"model\(s\) \[1\]"):
         train_stacked(models, _loss, inputs, 40, CONFIG, generators=[make_generator(k) for k in range(3)], device=CPU)
+
+
+def test_a_diverging_model_in_a_later_group_is_named_by_its_place_in_the_stack():
+    # the MNIST LeNet trains in pairs on CPU: model 2 is the first of the second pair
+    spec, shape = LeNetSpec(variant="mnist"), (1, 28, 28)
+    models = _models(spec, shape, 3)
+    inputs = _inputs(shape, 32, 40, 3)
+    X, labels, center = inputs[2]
+    inputs[2] = (X.clone().fill_(math.inf), labels, center)
+    with pytest.raises(TrainingError, match=r"model\(s\) \[2\]"):
+        train_stacked(models, _loss, inputs, 40, CONFIG, generators=[make_generator(k) for k in range(3)], device=CPU)
+
+
+def test_strategy_is_checked():
+    models = _models(MLPSpec(hidden_sizes=(8,), rep_dim=4), (5,), 2)
+    with pytest.raises(InvalidInputError, match="strategy must be one of"):
+        train_stacked(models, _loss, _inputs((5,), 4, 40, 2), 40, CONFIG, generators=[make_generator(0)] * 2,
+                      device=CPU, strategy="fast")
+    users = [torch.nn.Linear(5, 4, bias=False) for _ in range(2)]
+    with pytest.raises(InvalidInputError, match="strategy='grouped'"):
+        train_stacked(users, _loss, _inputs((5,), 4, 40, 2), 40, CONFIG, generators=[make_generator(0)] * 2,
+                      device=CPU, strategy="grouped")
