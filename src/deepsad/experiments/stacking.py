@@ -73,24 +73,33 @@ def execution_units(tasks: Sequence[Task], stack: int) -> list[list[Task]]:
     """Tasks in the lists workers run: stacked units of up to ``stack`` setups first, then groups.
 
     A stacked unit holds every stackable task (all methods) of up to ``stack`` setups of
-    one cell; the remaining tasks form the usual groups (same data and autoencoder).
+    one cell with the same normal class (image setups of different normal classes have
+    training sets of different sizes, which cannot stack); the remaining tasks form the
+    usual groups (same data and autoencoder).
     With ``stack <= 1`` this is :func:`deepsad.experiments.grid.group_tasks`.
     """
     if stack <= 1:
         return group_tasks(tasks)
-    cells: dict[str, dict[str, list[Task]]] = {}
+    # cell -> training-set size class -> setup -> tasks. Within a cell an image setup's
+    # training set size depends on its normal class (MNIST has 5421-6742 images per
+    # class); only same-sized sets stack, so setups are bundled per normal class (e.g.
+    # the 9 known classes of one normal class: 4 pairs and a single, not pairs across
+    # two normal classes that would each run alone)
+    cells: dict[str, dict[int | None, dict[str, list[Task]]]] = {}
     rest: list[Task] = []
     for task in tasks:
         key = stack_key(task)
         if key is None:
             rest.append(task)
         else:
-            cells.setdefault(key, {}).setdefault(task.group_key, []).append(task)
+            by_size = cells.setdefault(key, {}).setdefault(task.normal_class, {})
+            by_size.setdefault(task.group_key, []).append(task)
     units: list[list[Task]] = []
-    for setups in cells.values():
-        ordered = list(setups.values())
-        for start in range(0, len(ordered), stack):
-            units.append([task for setup in ordered[start : start + stack] for task in setup])
+    for size_classes in cells.values():
+        for setups in size_classes.values():
+            ordered = list(setups.values())
+            for start in range(0, len(ordered), stack):
+                units.append([task for setup in ordered[start : start + stack] for task in setup])
     # stacked units go first: they pretrain and cache the autoencoders the groups reuse
     return units + group_tasks(rest)
 

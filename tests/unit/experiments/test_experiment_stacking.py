@@ -107,3 +107,24 @@ def test_stack_option_is_on_the_command_line():
     assert args.stack == 10
     with pytest.raises(SystemExit):
         build_parser().parse_args(["experiment", "run", "table6", "--stack", "0"])
+
+
+def test_image_setups_stack_only_with_setups_of_their_normal_class():
+    # training sets of different normal classes differ in size and cannot stack: with 3
+    # known classes per normal class and --stack 2, each normal class gives a pair and a
+    # single, never a pair across two normal classes
+    from deepsad.experiments.config import find_config, read_toml
+
+    raw = read_toml(find_config("table3"))
+    raw.pop("profiles", None)
+    raw["datasets"] = ["mnist"]
+    raw["networks"] = {"mnist": raw["networks"]["mnist"]}
+    raw["methods"] = {"deepsad": raw["methods"]["deepsad"]}
+    raw["sweep"] = {**raw["sweep"], "values": [0.05]}
+    raw["scenario"] = {**raw["scenario"], "normal_classes": [0, 1], "max_known_classes": 3}
+    tasks = expand(config_from_dict(raw), data_root=None)
+    units = execution_units(tasks, 2)
+    stacked = [u for u in units if len({t.group_key for t in u}) > 1]
+    assert sorted(sorted({t.normal_class for t in u}) for u in stacked) == [[0], [1]]
+    assert all(len({t.group_key for t in u}) == 2 for u in stacked)
+    assert sorted(t.task_key for u in units for t in u) == sorted(t.task_key for t in tasks)
