@@ -7,8 +7,9 @@ one over K*C channels (statistics stay per model: a channel belongs to one model
 Linear a batched matrix product over K weight matrices, and every elementwise layer,
 pooling and upsampling stays as it is. On CPU this pays where vmap-based stacking does
 not: the MNIST LeNet's 1 -> 8 -> 4 channel convolutions are too narrow for the vector
-units, and K = 2..4 of them side by side in channels_last run 1.4-1.8x more model-steps
-per second on 2 cores (``benchmarks/bench_stacked.py``).
+units, and two of them side by side in channels_last fit 1.3-1.5x more models per hour
+on 2 cores, where vmap fits 0.6-1.0x (``benchmarks/bench_stacked.py``); ten ODDS MLPs
+3.3-3.8x against vmap's 2.7-3.0x.
 
 Layouts, with b samples per model:
 
@@ -126,6 +127,8 @@ class GroupedNetwork(nn.Module):
     def __init__(self, body: nn.Module, links: list[_Link], *, n_models: int, image_input: bool,
                  image_output: bool, channels_last: bool) -> None:
         super().__init__()
+        # built on the sources' device and layout: the links hold the grouped tensors
+        # themselves, which a later .to() could replace (buffers) and so disconnect
         self.body = body
         self.n_models = n_models
         self.image_input = image_input
