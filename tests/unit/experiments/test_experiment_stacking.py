@@ -113,16 +113,15 @@ def test_image_setups_stack_only_with_setups_of_their_normal_class():
     # training sets of different normal classes differ in size and cannot stack: with 3
     # known classes per normal class and --stack 2, each normal class gives a pair and a
     # single, never a pair across two normal classes
-    from deepsad.experiments.config import find_config, read_toml
-
-    raw = read_toml(find_config("table3"))
-    raw.pop("profiles", None)
-    raw["datasets"] = ["mnist"]
-    raw["networks"] = {"mnist": raw["networks"]["mnist"]}
-    raw["methods"] = {"deepsad": raw["methods"]["deepsad"]}
-    raw["sweep"] = {**raw["sweep"], "values": [0.05]}
-    raw["scenario"] = {**raw["scenario"], "normal_classes": [0, 1], "max_known_classes": 3}
-    tasks = expand(config_from_dict(raw), data_root=None)
+    config = config_from_dict({
+        "experiment": "image-stacking", "datasets": ["mnist"], "seeds": [0],
+        "scenario": {"gamma_l": 0.05, "normal_classes": [0, 1], "max_known_classes": 3},
+        "training": {"epochs": 1, "lr_milestones": [], "device": "cpu"},
+        "autoencoder": {"epochs": 1, "lr_milestones": []},
+        "methods": {"deepsad": {}},
+    })
+    tasks = expand(config, data_root=None)
+    assert len(tasks) == 6 and sorted(t.normal_class for t in tasks) == [0, 0, 0, 1, 1, 1]
     units = execution_units(tasks, 2)
     stacked = [u for u in units if len({t.group_key for t in u}) > 1]
     assert sorted(sorted({t.normal_class for t in u}) for u in stacked) == [[0], [1]]
