@@ -22,7 +22,7 @@ from torch import nn
 from deepsad.detectors.deep_base import BaseDeepDetector, autoencoder_output_loss, precision_of
 from deepsad.errors import InvalidInputError
 from deepsad.training import limited_threads
-from deepsad.training.stacked import STRATEGIES, train_stacked
+from deepsad.training.stacked import check_strategy, train_stacked
 
 #: Parameters that may differ between stacked estimators; all others must be equal.
 PER_ESTIMATOR_PARAMS = frozenset({"random_state", "verbose"})
@@ -124,8 +124,7 @@ def fit_stacked(
     """
     estimators = list(estimators)
     _check_compatible(estimators)
-    if strategy not in STRATEGIES:
-        raise InvalidInputError(f"strategy must be one of {list(STRATEGIES)}, got {strategy!r}")
+    check_strategy(strategy)  # before any fit work, not only when training starts
     datasets = list(X)
     labels = list(y) if y is not None else [None] * len(estimators)
     if not (len(datasets) == len(labels) == len(estimators)):

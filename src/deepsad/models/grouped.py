@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from deepsad.models.autoencoder import Autoencoder
-from deepsad.models.batchnorm import FastBatchNorm2d
+from deepsad.models.batchnorm import FAST_PATH_MAX_CHANNELS, FastBatchNorm2d
 from deepsad.models.lenet import LeNetDecoder, LeNetEncoder
 from deepsad.models.mlp import MLPDecoder, MLPEncoder
 
@@ -319,8 +319,9 @@ def _same_settings(layers: list[nn.Module], describe: Callable[[nn.Module], tupl
 
 
 #: On CPU, image networks whose convolutions all have fewer output channels than this
-#: run two at a time (see :func:`preferred_group_size`).
-NARROW_CONV_CHANNELS = 16
+#: run two at a time (see :func:`preferred_group_size`): the same 16-float vector width
+#: below which FastBatchNorm2d takes its own path
+NARROW_CONV_CHANNELS = FAST_PATH_MAX_CHANNELS + 1
 
 #: How many narrow image networks one CPU group holds.
 NARROW_GROUP_SIZE = 2

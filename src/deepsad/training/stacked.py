@@ -53,6 +53,12 @@ OutputLoss = Callable[[torch.Tensor, Sequence[torch.Tensor], torch.Tensor], torc
 STRATEGIES = ("auto", "grouped", "vmap")
 
 
+def check_strategy(strategy: str) -> None:
+    """Raise :class:`InvalidInputError` unless ``strategy`` is one of :data:`STRATEGIES`."""
+    if strategy not in STRATEGIES:
+        raise InvalidInputError(f"strategy must be one of {list(STRATEGIES)}, got {strategy!r}")
+
+
 class _LossModule(nn.Module):
     """Wraps a network so that :func:`functional_call` can run the whole loss with swapped weights."""
 
@@ -145,8 +151,7 @@ def train_stacked(
             f"got {n_models} models, {len(per_model)} input tuples and {len(generators)} generators; "
             "stacked training needs one of each per model"
         )
-    if strategy not in STRATEGIES:
-        raise InvalidInputError(f"strategy must be one of {list(STRATEGIES)}, got {strategy!r}")
+    check_strategy(strategy)
     _check_same_architecture(modules)
     if config.precision != "float32":
         # under vmap, BatchNorm's batching rule needs its input and running statistics in
@@ -157,19 +162,25 @@ def train_stacked(
     if config.epochs == 0:
         return histories
 
-    groupable = strategy != "vmap" and group_networks(modules) is not None
-    if strategy == "grouped" and not groupable:
-        raise InvalidInputError(
-            "strategy='grouped' needs deepsad's own networks (LeNet / MLP encoders, decoders and "
-            "autoencoders of them) with equal settings; use strategy='vmap' for other modules"
-        )
-    size = (preferred_group_size(modules[0], device) or n_models) if groupable else n_models
-    for first in range(0, n_models, size):
-        chunk = range(first, min(first + size, n_models))
+    chunks = [range(n_models)]
+    networks: list[GroupedNetwork | None] = [None]
+    if strategy != "vmap":
+        # each group built once, here; any part without a grouped form means vmap for all
+        size = preferred_group_size(modules[0], device) or n_models
+        grouped_chunks = [range(first, min(first + size, n_models)) for first in range(0, n_models, size)]
+        grouped_networks = [group_networks([modules[k] for k in chunk]) for chunk in grouped_chunks]
+        if all(network is not None for network in grouped_networks):
+            chunks, networks = grouped_chunks, grouped_networks
+        elif strategy == "grouped":
+            raise InvalidInputError(
+                "strategy='grouped' needs deepsad's own networks (LeNet / MLP encoders, decoders and "
+                "autoencoders of them) with equal settings; use strategy='vmap' for other modules"
+            )
+    for chunk, network in zip(chunks, networks):
         chunk_histories = _train_together(
             [modules[k] for k in chunk], output_loss, [per_model[k] for k in chunk], n_samples, config,
             generators=[generators[k] for k in chunk], device=device, description=description,
-            grouped=groupable, first_index=first,
+            network=network, first_index=chunk.start,
         )
         for k, history in zip(chunk, chunk_histories):
             histories[k] = history
@@ -179,11 +190,12 @@ def train_stacked(
 def _train_together(modules: Sequence[nn.Module], output_loss: OutputLoss,
                     per_model: Sequence[Sequence[torch.Tensor]],
                     n_samples: int, config: OptimizerConfig, *, generators: Sequence[torch.Generator],
-                    device: torch.device, description: str, grouped: bool, first_index: int) -> list[list[float]]:
-    """One stacked training run of all ``modules`` (numbered from ``first_index`` in messages)."""
+                    device: torch.device, description: str, network: GroupedNetwork | None,
+                    first_index: int) -> list[list[float]]:
+    """One stacked training run of all ``modules``: through ``network`` (their grouped form)
+    if given, else vmapped (models numbered from ``first_index`` in messages)."""
     n_models = len(modules)
     inputs = tuple(torch.stack(list(group)) for group in zip(*per_model))  # each (K, ...)
-    network = group_networks(modules) if grouped else None
     if network is not None:
         leaves, stacked_losses, finish = _grouped_step(network, output_loss, inputs)
     else:
