@@ -359,29 +359,17 @@ def run_pyod(w: Workload, settings: dict) -> list[dict]:
 # ----------------------------------------------------------------------------- compute floor
 
 
-def _with_stock_batchnorm(module):
-    """``module`` with every FastBatchNorm2d replaced by a fresh ``nn.BatchNorm2d`` of the same settings."""
-    from torch import nn
-
-    from deepsad.models.batchnorm import FastBatchNorm2d
-
-    for parent in list(module.modules()):
-        for name, child in parent.named_children():
-            if isinstance(child, FastBatchNorm2d):
-                setattr(parent, name, nn.BatchNorm2d(child.num_features, eps=child.eps, momentum=child.momentum,
-                                                     affine=child.affine))
-    return module
-
-
 def _floor_loops(w: Workload, settings: dict, generator, *, stock: bool = False) -> tuple[float, float]:
     """Seconds of the bare autoencoder loop and of the bare Deep SAD loop.
 
     ``stock=True`` runs the same loops the way the authors' reference code computes them:
-    stock ``nn.BatchNorm2d`` and the default (NCHW) memory format in both phases.
+    stock layers (``deepsad.models.to_stock_layers``: native BatchNorm2d, separate leaky
+    ReLU and max-pool, upsampling before each transposed conv) and the default (NCHW)
+    memory format in both phases.
     """
     import torch
 
-    from deepsad.models import Autoencoder, LeNetSpec, build_decoder, build_encoder, init_weights_
+    from deepsad.models import Autoencoder, LeNetSpec, build_decoder, build_encoder, init_weights_, to_stock_layers
     from deepsad.training import batch_slices
 
     info = DATASETS[w.name]
@@ -399,7 +387,7 @@ def _floor_loops(w: Workload, settings: dict, generator, *, stock: bool = False)
     init_weights_(encoder, generator)
     init_weights_(decoder, generator)
     if stock:
-        encoder, decoder = _with_stock_batchnorm(encoder), _with_stock_batchnorm(decoder)
+        encoder, decoder = to_stock_layers(encoder), to_stock_layers(decoder)
     autoencoder = Autoencoder(encoder, decoder).to(memory_format=layout)
     batches = [X[order[a:b]].contiguous(memory_format=layout) for a, b in bounds]
     optimizer = torch.optim.Adam(autoencoder.parameters(), lr=settings["lr"], weight_decay=5e-4)
@@ -416,7 +404,7 @@ def _floor_loops(w: Workload, settings: dict, generator, *, stock: bool = False)
     # Deep SAD: phi (from the trained encoder) forward + Eq. 7 loss + backward + Adam step
     phi = build_encoder(spec, shape)
     if stock:
-        phi = _with_stock_batchnorm(phi)
+        phi = to_stock_layers(phi)
     phi.load_state_dict(encoder.state_dict())
     phi = phi.to(memory_format=layout)
     phi.eval()
@@ -447,8 +435,7 @@ def run_floor(w: Workload, settings: dict) -> list[dict]:
     same networks (built with ``deepsad.models``), with the same batch size, optimiser
     settings, epochs, memory format (channels_last in both phases) and losses as our fit;
     no per-batch indexing, no loss bookkeeping, no LR scheduler. Beside it, the same bare
-    loops computed as the authors' reference code computes them (stock ``nn.BatchNorm2d``,
-    NCHW): a lower bound on the reference code's time on this machine (which also pays a
+    loops computed as the authors' reference code computes them (stock layers, NCHW): a lower bound on the reference code's time on this machine (which also pays a
     per-sample DataLoader), so issue 6's "3x less than the reference" has a same-machine
     yardstick. Floor, stock loop and our fit alternate ``settings["floor_repeats"]`` times
     in this process and the fastest of each is kept, so that load hits all alike.

@@ -22,11 +22,15 @@ from deepsad.models.build import build_decoder, build_encoder, representation_di
 from deepsad.models.init import init_weights_
 from deepsad.models.lenet import LENET_ARCHITECTURES, LeNetArchitecture, LeNetDecoder, LeNetEncoder
 from deepsad.models.mlp import MLPDecoder, MLPEncoder
+from deepsad.models.pooled_batchnorm import BatchNormLeakyMaxPool2d
+from deepsad.models.resize_conv import UpsamplingConvTranspose2d
 from deepsad.models.specs import LeNetSpec, MLPSpec, NetworkSpec, default_spec, spec_from_dict, spec_to_dict
+from deepsad.models.stock import to_stock_layers
 
 __all__ = [
     "LENET_ARCHITECTURES",
     "Autoencoder",
+    "BatchNormLeakyMaxPool2d",
     "FastBatchNorm2d",
     "LeNetArchitecture",
     "LeNetDecoder",
@@ -36,6 +40,7 @@ __all__ = [
     "MLPEncoder",
     "MLPSpec",
     "NetworkSpec",
+    "UpsamplingConvTranspose2d",
     "build_decoder",
     "build_encoder",
     "default_spec",
@@ -43,4 +48,5 @@ __all__ = [
     "representation_dim",
     "spec_from_dict",
     "spec_to_dict",
+    "to_stock_layers",
 ]

@@ -4,8 +4,8 @@ For a grid's cells that differ only in data or seed, K copies of a small network
 as one: a convolution from C to O channels becomes one from K*C to K*O channels with
 ``groups=K`` (model k sees only its own C input channels), a BatchNorm over C channels
 one over K*C channels (statistics stay per model: a channel belongs to one model), a
-Linear a batched matrix product over K weight matrices, and every elementwise layer,
-pooling and upsampling stays as it is. On CPU this pays where vmap-based stacking does
+Linear a batched matrix product over K weight matrices, and every elementwise layer
+and pooling stays as it is. On CPU this pays where vmap-based stacking does
 not: the MNIST LeNet's 1 -> 8 -> 4 channel convolutions are too narrow for the vector
 units, and two of them side by side in channels_last fit 1.3-1.5x more models per hour
 on 2 cores, where vmap fits 0.6-1.0x (``benchmarks/bench_stacked.py``); ten ODDS MLPs
@@ -37,9 +37,11 @@ from deepsad.models.autoencoder import Autoencoder
 from deepsad.models.batchnorm import FAST_PATH_MAX_CHANNELS, FastBatchNorm2d
 from deepsad.models.lenet import LeNetDecoder, LeNetEncoder
 from deepsad.models.mlp import MLPDecoder, MLPEncoder
+from deepsad.models.pooled_batchnorm import BatchNormLeakyMaxPool2d
+from deepsad.models.resize_conv import UpsamplingConvTranspose2d
 
 #: Layers that act on each channel or feature alone: one instance serves all K models.
-_PER_CHANNEL_LAYERS = (nn.LeakyReLU, nn.Sigmoid, nn.Identity, nn.MaxPool2d, nn.Upsample)
+_PER_CHANNEL_LAYERS = (nn.LeakyReLU, nn.Sigmoid, nn.Identity, nn.MaxPool2d)
 
 
 @dataclass
@@ -252,9 +254,9 @@ class _Grouping:
         if kind in _PER_CHANNEL_LAYERS:
             _same_settings(layers, lambda m: (m.extra_repr(),))
             return copy.deepcopy(layers[0])
-        if kind in (nn.Conv2d, nn.ConvTranspose2d):
+        if kind in (nn.Conv2d, nn.ConvTranspose2d, UpsamplingConvTranspose2d):
             return self.convolution(layers)
-        if kind in (nn.BatchNorm1d, nn.BatchNorm2d, FastBatchNorm2d):
+        if kind in (nn.BatchNorm1d, nn.BatchNorm2d, FastBatchNorm2d, BatchNormLeakyMaxPool2d):
             return self.batchnorm(layers)
         if kind is nn.Linear:
             return self.linear(layers)
@@ -268,11 +270,16 @@ class _Grouping:
         k_models = len(layers)
         # Conv2d weight (out, in, kh, kw) and ConvTranspose2d weight (in, out, kh, kw) both
         # put the grouped dimension first, so K weights concatenate along dim 0
+        if isinstance(first, UpsamplingConvTranspose2d):
+            settings = {"scale_factor": first.scale_factor}  # stride, dilation, output padding are fixed
+        elif isinstance(first, nn.ConvTranspose2d):
+            settings = {"stride": first.stride, "dilation": first.dilation, "output_padding": first.output_padding}
+        else:
+            settings = {"stride": first.stride, "dilation": first.dilation}
         grouped = type(first)(
             first.in_channels * k_models, first.out_channels * k_models, first.kernel_size,
-            stride=first.stride, padding=first.padding, dilation=first.dilation, groups=k_models,
-            bias=first.bias is not None, device=first.weight.device, dtype=first.weight.dtype,
-            **({"output_padding": first.output_padding} if isinstance(first, nn.ConvTranspose2d) else {}),
+            padding=first.padding, groups=k_models, bias=first.bias is not None,
+            device=first.weight.device, dtype=first.weight.dtype, **settings,
         )
         with torch.no_grad():
             grouped.weight.copy_(torch.cat([layer.weight for layer in layers]))
@@ -287,11 +294,14 @@ class _Grouping:
 
     def batchnorm(self, layers: list[nn.modules.batchnorm._BatchNorm]) -> nn.Module:
         first = layers[0]
-        _same_settings(layers, lambda m: (m.eps, m.momentum, m.affine, m.track_running_stats))
+        _same_settings(layers, lambda m: (m.eps, m.momentum, m.affine, m.track_running_stats, m.extra_repr()))
         if not first.track_running_stats or len({int(m.num_batches_tracked) for m in layers}) != 1:
             raise _NotGroupable
+        # the fused layer's activation and pool act per channel: one setting serves all K
+        extra = {"negative_slope": first.negative_slope, "pool": first.pool} \
+            if isinstance(first, BatchNormLeakyMaxPool2d) else {}
         grouped = type(first)(first.num_features * len(layers), eps=first.eps, momentum=first.momentum,
-                              affine=first.affine, device=first.running_mean.device)
+                              affine=first.affine, device=first.running_mean.device, **extra)
         with torch.no_grad():
             for name in ("running_mean", "running_var", *(("weight", "bias") if first.affine else ())):
                 getattr(grouped, name).copy_(torch.cat([getattr(layer, name) for layer in layers]))

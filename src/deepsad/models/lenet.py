@@ -7,9 +7,13 @@ numbers in :data:`LENET_ARCHITECTURES`.
 
 The modules work in either memory format; channels_last is faster on CPU (DESIGN §6),
 so callers may use ``model.to(memory_format=torch.channels_last)`` with channels_last
-inputs and get the same numbers. The conv modules' BatchNorm is
-:class:`~deepsad.models.batchnorm.FastBatchNorm2d`, which keeps that layout fast for the
-MNIST variant's narrow (8 and 4 channel) layers.
+inputs and get the same numbers. Some layer sequences are computed in equivalent,
+cheaper forms: each conv module's BN -> leaky ReLU -> max-pool is one
+:class:`~deepsad.models.pooled_batchnorm.BatchNormLeakyMaxPool2d` (which pools first),
+each decoder stage's upsampling + transposed conv one
+:class:`~deepsad.models.resize_conv.UpsamplingConvTranspose2d` (which convolves the small
+map), and the decoder's BatchNorm is :class:`~deepsad.models.batchnorm.FastBatchNorm2d`.
+:func:`~deepsad.models.stock.to_stock_layers` rebuilds a network from stock torch layers.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from torch import nn
 from deepsad.errors import InvalidInputError
 from deepsad.models._blocks import dense_block, output_activation_module
 from deepsad.models.batchnorm import FastBatchNorm2d
+from deepsad.models.pooled_batchnorm import BatchNormLeakyMaxPool2d
+from deepsad.models.resize_conv import UpsamplingConvTranspose2d
 from deepsad.models.specs import LENET_DEFAULT_REP_DIM
 
 KERNEL_SIZE = 5
@@ -113,12 +119,13 @@ class LeNetEncoder(nn.Module):
         for out_channels in arch.channels:
             conv_layers += [
                 nn.Conv2d(in_channels, out_channels, KERNEL_SIZE, padding=PADDING, bias=False),
-                FastBatchNorm2d(out_channels, eps=bn_eps, affine=False),
-                nn.LeakyReLU(negative_slope),
-                nn.MaxPool2d(2),
+                # BN -> leaky ReLU -> 2x2 max-pool in one layer, which pools first where
+                # that is faster (see deepsad.models.pooled_batchnorm)
+                BatchNormLeakyMaxPool2d(out_channels, eps=bn_eps, negative_slope=negative_slope, pool=2),
             ]
             in_channels = out_channels
         self.features = nn.Sequential(*conv_layers)
+        self.register_load_state_dict_pre_hook(_renumber_separate_encoder_layers)
 
         head: list[nn.Module] = []
         width = arch.flat_size
@@ -142,8 +149,13 @@ class LeNetDecoder(nn.Module):
     Dense layers reversed (each Linear -> BN1d -> leaky ReLU, no bias) up to the flat
     size, a reshape to the last feature map, then per conv module, in reverse: 2x
     nearest upsampling (replacing the max-pool) and a 5x5 transposed convolution
-    (replacing the conv) with BN2d and leaky ReLU, except after the last one, which has
-    a bias and the output activation instead.
+    (replacing the conv), both in one :class:`~deepsad.models.resize_conv.UpsamplingConvTranspose2d`,
+    with BN2d and leaky ReLU, except after the last one, which has a bias and the
+    output activation instead.
+
+    State dicts of the earlier layout, with a separate ``nn.Upsample`` before each
+    transposed convolution (deepsad 0.1.0 model files), load unchanged: their keys are
+    renumbered on load.
 
     Parameters
     ----------
@@ -184,18 +196,60 @@ class LeNetDecoder(nn.Module):
         layers: list[nn.Module] = []
         for i, (in_channels, out_channels) in enumerate(zip(channels[:-1], channels[1:])):
             last = i == len(channels) - 2
-            layers += [
-                nn.Upsample(scale_factor=2, mode="nearest"),
-                # stride 1, padding 2 keeps h and w; only the upsampling grows them
-                nn.ConvTranspose2d(in_channels, out_channels, KERNEL_SIZE, padding=PADDING, bias=last),
-            ]
+            # 2x nearest upsampling + a stride-1, padding-2 transposed conv (which keeps
+            # h and w), computed on the small map: the same function with ~1/3 of the
+            # multiplications (see deepsad.models.resize_conv)
+            layers.append(UpsamplingConvTranspose2d(in_channels, out_channels, KERNEL_SIZE, padding=PADDING,
+                                                    scale_factor=2, bias=last))
             if last:
                 layers.append(output_activation_module(output_activation))
             else:
                 layers += [FastBatchNorm2d(out_channels, eps=bn_eps, affine=False), nn.LeakyReLU(negative_slope)]
         self.deconvs = nn.Sequential(*layers)
+        self.register_load_state_dict_pre_hook(_renumber_separate_decoder_layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         x = self.head(z)  # (n, rep_dim) -> (n, flat_size)
         x = x.unflatten(1, self.feature_shape)  # (n, c_last, h / 2^k, w / 2^k)
         return self.deconvs(x)  # (n, c, h, w)
+
+
+
+def _renumber_separate_encoder_layers(module: nn.Module, state_dict: dict, prefix: str, *args: object) -> None:
+    """Map a state dict of the encoder layout with separate BN / leaky ReLU / pool layers onto this one.
+
+    Old stage ``features.{4t .. 4t + 3}`` = conv, BN, leaky ReLU, pool; now ``features.{2t, 2t + 1}``
+    = conv, BN with leaky ReLU and pool. An old state dict has a weight at
+    ``features.4`` (its second conv) but none at ``features.2`` (a parameter-free layer there).
+    """
+    if f"{prefix}features.4.weight" in state_dict and f"{prefix}features.2.weight" not in state_dict:
+        _renumber_stages(state_dict, f"{prefix}features.", old_stage_layers=4, new_stage_layers=2,
+                         new_position={0: 0, 1: 1})
+
+
+def _renumber_separate_decoder_layers(module: nn.Module, state_dict: dict, prefix: str, *args: object) -> None:
+    """Map a state dict of the decoder layout with separate ``nn.Upsample`` layers onto this one.
+
+    Old stage ``deconvs.{4t .. 4t + 3}`` = upsample, transposed conv, BN, leaky ReLU; now
+    ``deconvs.{3t .. 3t + 2}`` = upsampling transposed conv, BN, leaky ReLU. An old state
+    dict has a weight at ``deconvs.1``, a parameter-free BatchNorm now.
+    """
+    if f"{prefix}deconvs.1.weight" in state_dict:
+        _renumber_stages(state_dict, f"{prefix}deconvs.", old_stage_layers=4, new_stage_layers=3,
+                         new_position={1: 0, 2: 1})
+
+
+def _renumber_stages(state_dict: dict, head: str, *, old_stage_layers: int, new_stage_layers: int,
+                     new_position: dict[int, int]) -> None:
+    """Rename ``{head}{i}.*`` keys in place: old layer i of a stage moves to its new position.
+
+    deepsad 0.1.0 model files hold the older layouts; their layers with state are the
+    ones in ``new_position`` (the others had no parameters or buffers).
+    """
+    renumbered = {}
+    for key in [k for k in state_dict if k.startswith(head)]:
+        index, _, rest = key[len(head):].partition(".")
+        stage, position = divmod(int(index), old_stage_layers)
+        renumbered[f"{head}{stage * new_stage_layers + new_position[position]}.{rest}"] = state_dict.pop(key)
+    # inserted only after every old key is gone: an old and a new name may coincide
+    state_dict.update(renumbered)

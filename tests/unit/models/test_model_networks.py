@@ -11,6 +11,7 @@ from torch import nn
 from deepsad.errors import InvalidInputError
 from deepsad.models import (
     Autoencoder,
+    BatchNormLeakyMaxPool2d,
     LeNetSpec,
     MLPSpec,
     build_decoder,
@@ -69,9 +70,11 @@ def test_encoder_follows_collapse_rules(spec, shape, rep_dim):
     kernels = {id(m.weight) for m in encoder.modules() if isinstance(m, (nn.Linear, nn.Conv2d))}
     assert {id(p) for p in encoder.parameters()} == kernels
     activations = [m for m in encoder.modules() if isinstance(m, (nn.ReLU, nn.Sigmoid, nn.Tanh, nn.LeakyReLU))]
+    # the LeNet conv blocks' BN layer applies the leaky ReLU itself
+    activations += [m for m in encoder.modules() if isinstance(m, BatchNormLeakyMaxPool2d)]
     linear_map = isinstance(spec, MLPSpec) and not spec.hidden_sizes  # the one net without activations
     assert linear_map or activations
-    assert all(isinstance(m, nn.LeakyReLU) for m in activations)
+    assert all(isinstance(m, (nn.LeakyReLU, BatchNormLeakyMaxPool2d)) for m in activations)
     assert all(m.negative_slope == spec.negative_slope for m in activations)
     # the last layer is linear: nothing (no BN, no activation) after the final Linear
     last = list(encoder.modules())[-1]

@@ -1,0 +1,174 @@
+"""BatchNorm2d -> leaky ReLU -> max-pool as one layer that pools first.
+
+Every LeNet conv module ends in BatchNorm2d without affine parameters, a leaky ReLU and
+a 2x2 max-pool. For fixed statistics, the normalisation ``(x - mean) * inv_std`` and the
+leaky ReLU are strictly increasing in x, so the max-pool picks the same element whether
+it runs before or after them: ``pool(leaky(bn(x))) == leaky(bn(pool(x)))`` with the
+statistics of the full x. Pooling first normalises and activates a quarter of the
+values, and the gradient folds into two passes over the full map: the pooled gradient
+scattered back to the maxima, plus a per-channel ``a * x + b`` from the statistics' terms.
+
+Measured on 2 cores (AVX-512, torch 2.13, channels_last, forward + backward, batch
+200): the MNIST LeNet's (8, 28, 28) block 6.9 -> 3.5 ms, its (4, 14, 14) block 1.0 ->
+0.9 ms, a grouped pair's (16, 28, 28) 8.0 -> 6.7 ms, CIFAR-10's (32, 32, 32) 21 -> 15 ms;
+from 64 channels on the separate native kernels are as fast or faster, so they are kept
+there (and on GPUs and for NCHW inputs, where they are one fused kernel each).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch.nn import functional as F
+
+from deepsad.errors import InvalidInputError
+from deepsad.models.batchnorm import FastBatchNorm2d, is_channels_last
+
+#: channels_last CPU inputs with at most this many channels take the pool-first path
+#: in training (measured crossover between 32 and 64 channels; module docstring)
+POOL_FIRST_MAX_CHANNELS = 32
+
+_REDUCED_DIMS = (0, 2, 3)
+
+
+class _PoolFirstBatchNormLeaky(torch.autograd.Function):
+    """``leaky(bn(pool(x)))`` with the batch statistics of the full ``x``, and its gradient.
+
+    Returns the output and the batch mean and biased variance (non-differentiable; the
+    module updates its running statistics with them). Statistics and the normalised
+    values are float32 also for a bfloat16 input (autocast); the output has the input's dtype.
+    """
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x: torch.Tensor, eps: float, negative_slope: float,
+                pool: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        # lower precisions (bfloat16 under autocast) are widened; float64 stays (gradcheck)
+        work = x if x.dtype in (torch.float32, torch.float64) else x.float()
+        count = work.numel() // work.shape[1]
+        mean = work.sum(_REDUCED_DIMS, keepdim=True) / count
+        centred = work - mean
+        # two passes, as FastBatchNorm2d: E[x^2] - E[x]^2 loses digits when |mean| >> std
+        var = (centred * centred).sum(_REDUCED_DIMS, keepdim=True) / count
+        del centred
+        inv_std = torch.rsqrt(var + eps)
+        pooled, indices = F.max_pool2d_with_indices(x, pool)
+        normalized = (pooled.to(work.dtype) - mean).mul_(inv_std)
+        output = F.leaky_relu(normalized, negative_slope)
+        return output.to(x.dtype), normalized, indices, mean, var
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[torch.Tensor, ...]) -> None:
+        x, _eps, negative_slope, pool = inputs
+        _output, normalized, indices, mean, var = output
+        ctx.mark_non_differentiable(normalized, indices, mean, var)
+        ctx.negative_slope = negative_slope
+        ctx.pool = pool
+        ctx.save_for_backward(x, normalized, indices, mean, torch.rsqrt(var + inputs[1]))
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor, *_unused: Any) -> tuple[torch.Tensor | None, None, None, None]:
+        x, normalized, indices, mean, inv_std = ctx.saved_tensors
+        grad = grad.to(normalized.dtype)
+        # through the leaky ReLU, on the pooled values
+        grad = torch.where(normalized > 0, grad, grad * ctx.negative_slope)
+        count = x.numel() // x.shape[1]
+        # BatchNorm's gradient with g zero off the maxima:
+        # inv_std * (g - mean(g) - x_hat * mean(g * x_hat)), x_hat = (x - mean) * inv_std,
+        # is scatter(inv_std * g) + a * x + b per channel
+        grad_mean = grad.sum(_REDUCED_DIMS, keepdim=True) / count
+        grad_dot_normalized = (grad * normalized).sum(_REDUCED_DIMS, keepdim=True) / count
+        slope = -inv_std * inv_std * grad_dot_normalized
+        offset = -inv_std * grad_mean - slope * mean
+        work = x.to(normalized.dtype)  # float32 for a bfloat16 input, else x itself
+        pool = [ctx.pool, ctx.pool]
+        scattered = torch.ops.aten.max_pool2d_with_indices_backward(
+            grad * inv_std, work, pool, pool, [0, 0], [1, 1], False, indices
+        )
+        # out of place first: vmap (the stacked trainer) has no batching rule for addcmul_
+        grad_input = torch.addcmul(offset, work, slope).add_(scattered)
+        return grad_input.to(x.dtype), None, None, None
+
+
+def uses_pool_first_path(x: torch.Tensor, num_features: int) -> bool:
+    """Whether :class:`BatchNormLeakyMaxPool2d` trains on ``x`` with its pool-first kernel.
+
+    float32 or bfloat16 CPU tensors in channels_last layout with at most
+    :data:`POOL_FIRST_MAX_CHANNELS` channels; everything else runs the native layers one
+    after the other.
+    """
+    return (
+        x.device.type == "cpu"
+        and x.dtype in (torch.float32, torch.bfloat16)
+        and x.dim() == 4
+        and num_features <= POOL_FIRST_MAX_CHANNELS
+        and x.shape[0] * x.shape[2] * x.shape[3] > 1  # native raises its own error for one value
+        and is_channels_last(x)
+    )
+
+
+class BatchNormLeakyMaxPool2d(FastBatchNorm2d):
+    """``MaxPool2d(pool)(LeakyReLU(negative_slope)(BatchNorm2d(x)))`` as one layer.
+
+    A :class:`~deepsad.models.FastBatchNorm2d` without affine parameters (the same
+    buffers and state dict) that also applies the leaky ReLU and the max-pool; where
+    :func:`uses_pool_first_path` accepts the input it pools first (module docstring),
+    in evaluation mode always (the running statistics make that exact everywhere).
+    Results agree with the three separate layers to float32 rounding.
+
+    Parameters
+    ----------
+    num_features, eps, momentum, track_running_stats, device, dtype
+        As for :class:`torch.nn.BatchNorm2d`; ``affine`` must stay False (a negative
+        scale would reverse the order the pool relies on).
+    negative_slope : float, default=0.01
+        The leaky ReLU's slope.
+    pool : int, default=2
+        Kernel size and stride of the max-pool.
+
+    Examples
+    --------
+    >>> import torch
+    >>> layer = BatchNormLeakyMaxPool2d(8, eps=1e-4, negative_slope=0.1)
+    >>> layer(torch.randn(4, 8, 6, 6)).shape
+    torch.Size([4, 8, 3, 3])
+    """
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = False,
+        track_running_stats: bool = True,
+        *,
+        negative_slope: float = 0.01,
+        pool: int = 2,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        if affine:
+            raise InvalidInputError("BatchNormLeakyMaxPool2d has no affine form: a negative scale breaks pooling first")
+        super().__init__(num_features, eps=eps, momentum=momentum, affine=False,
+                         track_running_stats=track_running_stats, device=device, dtype=dtype)
+        self.negative_slope = float(negative_slope)
+        self.pool = int(pool)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, negative_slope={self.negative_slope}, pool={self.pool}"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch_statistics = self.training or not self.track_running_stats
+        if batch_statistics and uses_pool_first_path(x, self.num_features):
+            output, _normalized, _indices, mean, var = _PoolFirstBatchNormLeaky.apply(
+                x, self.eps, self.negative_slope, self.pool)
+            if self.training and self.track_running_stats:
+                self._update_running_statistics(mean, var, count=x.numel() // x.shape[1])
+            return output
+        if not batch_statistics:
+            # running statistics: normalising is a fixed increasing map per channel
+            x = F.max_pool2d(x, self.pool)
+            return F.leaky_relu(super().forward(x), self.negative_slope)
+        return F.max_pool2d(F.leaky_relu(super().forward(x), self.negative_slope), self.pool)
