@@ -114,8 +114,13 @@ def worker(spec_path: str, out_path: str) -> None:
     from peerbench.runners import RUNNERS, error_text
     from peerbench.workloads import warmup_workload
 
+    from deepsad.training import keep_freed_memory
+
     spec = json.loads(Path(spec_path).read_text())
     torch.set_num_threads(spec["threads"])
+    # deepsad sets it when it trains on the CPU; set here first, every row (peers, compute
+    # floor, stock loop, ours) runs under the same malloc settings
+    keep_freed_memory()
     results: list[dict] = []
     runner, settings = RUNNERS[spec["method"]], spec["settings"]
     warmup_s = None

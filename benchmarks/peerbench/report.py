@@ -93,13 +93,18 @@ def versions() -> dict[str, str]:
 
 
 def torch_threads() -> dict[str, Any]:
+    """Thread settings of this worker, and whether malloc keeps freed memory in it."""
     import torch
+
+    from deepsad.training import allocator
 
     return {
         "torch.get_num_threads()": torch.get_num_threads(),
         "torch.get_num_interop_threads()": torch.get_num_interop_threads(),
         **{k: os.environ.get(k, "unset") for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                                                    "NUMBA_NUM_THREADS")},
+        # set at worker start, so peers, floor and stock loops run under deepsad's allocator settings too
+        "deepsad.training.keep_freed_memory() in effect": allocator.keep_freed_memory(),
     }
 
 

@@ -1,5 +1,6 @@
 """Training machinery: losses as pure functions, one generic trainer, device helpers."""
 
+from deepsad.training.allocator import keep_freed_memory
 from deepsad.training.device import (
     PRECISIONS,
     check_precision,
@@ -26,6 +27,7 @@ __all__ = [
     "batch_slices",
     "check_precision",
     "deep_sad_loss",
+    "keep_freed_memory",
     "limited_threads",
     "make_generator",
     "map_batches",

@@ -1,0 +1,75 @@
+"""Keep freed CPU memory in the process while training (glibc malloc settings).
+
+A CPU training step allocates and frees the same activation tensors every step (the
+MNIST LeNet's first feature map is 5 MB at batch 200). glibc's malloc hands blocks of
+that size back to the kernel when they are freed (``munmap`` above its mmap threshold,
+heap trimming below it), so the next step's allocation gets fresh pages, and every
+4 KiB page costs a page fault on first touch: measured 37,000-113,000 minor faults per
+MNIST epoch, 15-30 % of the step time on 2 cores, and most of the run-to-run noise
+(MNIST autoencoder epoch 0.59-0.69 s -> 0.50-0.53 s, Deep SAD epoch 0.37-0.52 s ->
+0.31-0.33 s, with ~1,300 faults per epoch left).
+
+:func:`keep_freed_memory` sets ``M_MMAP_THRESHOLD`` to glibc's maximum (blocks up to
+32 MiB come from the heap) and ``M_TRIM_THRESHOLD`` to 1 GiB (the heap is not shrunk
+while less than that is free at its top), so freed blocks are reused. The cost: the
+process keeps up to that much freed memory instead of returning it at once (the PyTorch
+CUDA allocator does the same on GPUs). The trainers call it for CPU training; set the
+environment variable ``DEEPSAD_KEEP_FREED_MEMORY=0`` to leave malloc alone. It does
+nothing where the C library is not glibc (macOS, Windows, musl).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import platform
+
+logger = logging.getLogger(__name__)
+
+#: mallopt parameter numbers (glibc malloc.h)
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+#: glibc caps the mmap threshold at 4 MiB * sizeof(long), i.e. 32 MiB on 64-bit systems
+_MMAP_THRESHOLD_BYTES = 32 * 1024 * 1024
+_TRIM_THRESHOLD_BYTES = 1024 * 1024 * 1024
+
+ENVIRONMENT_VARIABLE = "DEEPSAD_KEEP_FREED_MEMORY"
+
+_applied: bool | None = None  # None: not tried yet in this process
+
+
+def keep_freed_memory() -> bool:
+    """Make glibc malloc keep freed blocks for reuse (module docstring); once per process.
+
+    Returns
+    -------
+    bool
+        Whether the settings are in effect: False where malloc is not glibc's, when
+        ``DEEPSAD_KEEP_FREED_MEMORY=0``, or when glibc refused a setting.
+    """
+    global _applied
+    if _applied is not None:
+        return _applied
+    if os.environ.get(ENVIRONMENT_VARIABLE, "1").strip() == "0":
+        _applied = False
+        return False
+    _applied = _set_glibc_thresholds()
+    return _applied
+
+
+def _set_glibc_thresholds() -> bool:
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        libc = ctypes.CDLL(None)  # the running process's own symbols: its C library
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    # mallopt returns 1 on success, 0 on error
+    ok = mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES) == 1
+    ok = mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD_BYTES) == 1 and ok
+    logger.debug("glibc malloc thresholds for training: %s", "set" if ok else "refused")
+    return ok
