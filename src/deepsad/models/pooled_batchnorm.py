@@ -9,10 +9,12 @@ values, and the gradient folds into two passes over the full map: the pooled gra
 scattered back to the maxima, plus a per-channel ``a * x + b`` from the statistics' terms.
 
 Measured on 2 cores (AVX-512, torch 2.13, channels_last, forward + backward, batch
-200): the MNIST LeNet's (8, 28, 28) block 6.9 -> 3.5 ms, its (4, 14, 14) block 1.0 ->
-0.9 ms, a grouped pair's (16, 28, 28) 8.0 -> 6.7 ms, CIFAR-10's (32, 32, 32) 21 -> 15 ms;
-from 64 channels on the separate native kernels are as fast or faster, so they are kept
-there (and on GPUs and for NCHW inputs, where they are one fused kernel each).
+200, with :func:`deepsad.training.keep_freed_memory` in effect; best of three medians):
+the MNIST LeNet's (8, 28, 28) block 3.8 -> 3.1 ms, its (4, 14, 14) block 1.0 -> 0.8 ms,
+a grouped pair's (8, 14, 14) 0.96 -> 0.87 ms; from 16 channels on the native kernels
+are faster (16 x 28 x 28: 5.6 vs 6.9 ms, CIFAR-10's 32 x 32 x 32: 14.6 vs 17.5 ms), so
+wider inputs, like NCHW inputs and GPUs, run the three native layers one after the other
+(the same narrow-channel rule as :class:`~deepsad.models.batchnorm.FastBatchNorm2d`).
 """
 
 from __future__ import annotations
@@ -23,11 +25,11 @@ import torch
 from torch.nn import functional as F
 
 from deepsad.errors import InvalidInputError
-from deepsad.models.batchnorm import FastBatchNorm2d, is_channels_last
+from deepsad.models.batchnorm import FAST_PATH_MAX_CHANNELS, FastBatchNorm2d, is_channels_last
 
 #: channels_last CPU inputs with at most this many channels take the pool-first path
-#: in training (measured crossover between 32 and 64 channels; module docstring)
-POOL_FIRST_MAX_CHANNELS = 32
+#: in training (measured crossover below 16 channels, as for FastBatchNorm2d; module docstring)
+POOL_FIRST_MAX_CHANNELS = FAST_PATH_MAX_CHANNELS
 
 _REDUCED_DIMS = (0, 2, 3)
 

@@ -27,7 +27,7 @@ def _pair(channels: int, **kwargs: object) -> tuple[BatchNormLeakyMaxPool2d, nn.
     return fused, stock
 
 
-@pytest.mark.parametrize("shape", [(6, 8, 12, 12), (5, 4, 7, 9), (3, 16, 8, 8), (4, 32, 6, 6), (2, 64, 4, 4)])
+@pytest.mark.parametrize("shape", [(6, 8, 12, 12), (5, 4, 7, 9), (4, 15, 6, 6), (3, 16, 8, 8), (2, 64, 4, 4)])
 @pytest.mark.parametrize("layout", ["channels_last", "contiguous"])
 @pytest.mark.parametrize("momentum", [0.1, None])
 def test_training_step_matches_the_three_stock_layers(shape, layout, momentum) -> None:
@@ -39,7 +39,7 @@ def test_training_step_matches_the_three_stock_layers(shape, layout, momentum) -
         x = _channels_last(shape, seed=step, offset=3.0)
         if layout == "contiguous":
             x = x.contiguous()
-        assert uses_pool_first_path(x, shape[1]) == (layout == "channels_last" and shape[1] <= 32)
+        assert uses_pool_first_path(x, shape[1]) == (layout == "channels_last" and shape[1] < 16)
         x_fused, x_stock = x.clone().requires_grad_(), x.clone().requires_grad_()
         y_fused, y_stock = fused(x_fused), stock(x_stock)
         torch.testing.assert_close(y_fused, y_stock, rtol=1e-5, atol=1e-5)
