@@ -379,9 +379,12 @@ def markdown(*, command: str, settings: dict, machine: dict, load_before, load_a
             "`deepsad.models`; same memory formats, losses and Adam settings), doing forward, loss, backward "
             "and optimizer step and nothing else, for the same number of epochs. The ratio is the overhead "
             "of our training loop (batch gathering by index, loss bookkeeping, scheduler). The stock NCHW loop "
-            "is the same bare loop computed the way the authors' reference code computes it (stock "
-            "`nn.BatchNorm2d`, default NCHW memory format in both phases): a lower bound, on this machine and in "
-            "the same process, on the reference code's time, which also pays a per-sample DataLoader.",
+            "is the same bare loop computed the way the authors' reference code computes it (stock layers, "
+            "`deepsad.models.to_stock_layers`: native `nn.BatchNorm2d`, separate leaky ReLU and max-pool, "
+            "`nn.Upsample` before each `nn.ConvTranspose2d`; default NCHW memory format in both phases): a lower "
+            "bound, on this machine and in the same process, on the reference code's time, which also pays a "
+            "per-sample DataLoader (and, unlike this loop, glibc's default malloc thresholds: every worker here "
+            "runs with `deepsad.training.keep_freed_memory()`, see the thread settings below).",
             "",
             floor,
             "",
