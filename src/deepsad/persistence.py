@@ -29,7 +29,11 @@ import numpy as np
 from deepsad.errors import InvalidInputError, ModelFileError
 
 FORMAT_NAME = "deepsad-model"
-FORMAT_VERSION = 1
+#: 2: LeNet state dicts in the fused-layer numbering (BatchNormLeakyMaxPool2d,
+#: UpsamplingConvTranspose2d); version-1 files still load (their keys are renumbered),
+#: and a deepsad that reads only version 1 refuses version-2 files with "upgrade deepsad"
+#: instead of failing on unexpected weight names
+FORMAT_VERSION = 2
 WEIGHTS_FILE = "weights.safetensors"
 CONFIG_FILE = "model.json"
 

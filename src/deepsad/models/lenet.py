@@ -86,6 +86,11 @@ def _architecture(variant: str) -> LeNetArchitecture:
 class LeNetEncoder(nn.Module):
     """phi for images: ``(n, c, h, w) -> (n, rep_dim)``.
 
+    Each conv module is a 5x5 conv and one :class:`~deepsad.models.pooled_batchnorm.BatchNormLeakyMaxPool2d`
+    (BN, leaky ReLU and 2x2 max-pool). State dicts of the earlier layout, with separate
+    BN / leaky ReLU / pool layers (deepsad 0.1.0 model files), load unchanged: their
+    keys are renumbered on load.
+
     Parameters
     ----------
     variant : {"mnist", "fmnist", "cifar10"}
@@ -212,7 +217,6 @@ class LeNetDecoder(nn.Module):
         x = self.head(z)  # (n, rep_dim) -> (n, flat_size)
         x = x.unflatten(1, self.feature_shape)  # (n, c_last, h / 2^k, w / 2^k)
         return self.deconvs(x)  # (n, c, h, w)
-
 
 
 def _renumber_separate_encoder_layers(module: nn.Module, state_dict: dict, prefix: str, *args: object) -> None:

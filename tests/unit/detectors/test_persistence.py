@@ -149,3 +149,69 @@ def test_a_cuda_trained_model_loads_on_cpu(tmp_path, fitted, data, monkeypatch):
     loaded = deepsad.load(tmp_path / "m", device="cpu")
     assert loaded.device == "cpu"
     np.testing.assert_array_equal(loaded.anomaly_score(X), fitted.anomaly_score(X))
+
+
+def _as_version_1(directory) -> None:
+    """Rewrite a saved LeNet model as deepsad 0.1.0 wrote it: format version 1, weight names
+    in the layout with separate BN / leaky ReLU / pool and upsampling layers."""
+    import re
+
+    from safetensors.numpy import load_file, save
+
+    from deepsad import persistence
+
+    def old_name(key: str) -> str:
+        def encoder(match: re.Match) -> str:  # new 2t + p -> old 4t + p
+            stage, position = divmod(int(match.group(1)), 2)
+            return f".features.{4 * stage + position}."
+
+        def decoder(match: re.Match) -> str:  # new 3t + q -> old 4t + q + 1
+            stage, position = divmod(int(match.group(1)), 3)
+            return f".deconvs.{4 * stage + position + 1}."
+
+        return re.sub(r"\.deconvs\.(\d+)\.", decoder, re.sub(r"\.features\.(\d+)\.", encoder, key))
+
+    weights_path, config_path = directory / persistence.WEIGHTS_FILE, directory / persistence.CONFIG_FILE
+    arrays = {old_name(key): value for key, value in load_file(weights_path).items()}
+    weights = save(arrays)
+    weights_path.write_bytes(weights)
+    content = json.loads(config_path.read_text())
+    content.pop("content_sha256")
+    content.update(format_version=1, weights_sha256=persistence._sha256(weights))
+    content["content_sha256"] = persistence._sha256(persistence._canonical(content).encode())
+    config_path.write_text(persistence._canonical(content))
+
+
+def test_a_version_1_lenet_model_file_loads_and_scores_the_same(tmp_path) -> None:
+    """Model files of deepsad 0.1.0 (the LeNets' older layer numbering) keep working."""
+    from safetensors.numpy import load_file
+
+    rng = np.random.default_rng(0)
+    X = rng.random((40, 1, 28, 28), dtype=np.float32)
+    y = np.zeros(40, dtype=np.int64)
+    y[:2] = -1
+    model = DeepSAD(epochs=1, pretrain_epochs=1, batch_size=20, random_state=0).fit(X, y)
+    assert model.network_.__class__.__name__ == "LeNetEncoder"
+    path = deepsad.save(model, tmp_path / "model")
+    _as_version_1(path)
+    assert "network.features.4.weight" in load_file(path / "weights.safetensors")  # really the old names
+    loaded = deepsad.load(path)
+    np.testing.assert_allclose(loaded.decision_function(X), model.decision_function(X), rtol=1e-6, atol=1e-6)
+    assert model.autoencoder_ is not None
+    restored = loaded.autoencoder_.state_dict()
+    for name, kept in model.autoencoder_.state_dict().items():
+        np.testing.assert_array_equal(restored[name].cpu().numpy(), kept.cpu().numpy(), err_msg=name)
+
+
+def test_a_newer_format_version_is_refused(tmp_path, fitted) -> None:
+    from deepsad import persistence
+
+    path = deepsad.save(fitted, tmp_path / "model")
+    config_path = path / persistence.CONFIG_FILE
+    content = json.loads(config_path.read_text())
+    content.pop("content_sha256")
+    content["format_version"] = persistence.FORMAT_VERSION + 1
+    content["content_sha256"] = persistence._sha256(persistence._canonical(content).encode())
+    config_path.write_text(persistence._canonical(content))
+    with pytest.raises(ModelFileError, match="upgrade deepsad"):
+        deepsad.load(path)
