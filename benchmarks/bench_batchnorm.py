@@ -43,13 +43,18 @@ def _milliseconds(module: nn.Module, x: torch.Tensor, upstream: torch.Tensor, st
     return best * 1000
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def timing_parser(description: str | None) -> argparse.ArgumentParser:
+    """The options of the layer benchmarks: threads, steps per timed batch, repeats, batch size."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=200)
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = timing_parser(__doc__).parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}")
     print("| network | input (c, h, w) | layout | nn.BatchNorm2d ms | FastBatchNorm2d ms | native / fast | own path |")

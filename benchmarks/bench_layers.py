@@ -16,7 +16,6 @@ leaves glibc's malloc alone, to see what the page faults cost).
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from deepsad.models.pooled_batchnorm import uses_pool_first_path
 from deepsad.training import keep_freed_memory
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_batchnorm import _milliseconds  # noqa: E402
+from bench_batchnorm import _milliseconds, timing_parser  # noqa: E402
 
 #: (channels, height = width) of the BN -> leaky ReLU -> pool inputs (the conv outputs)
 POOLED_SHAPES = {
@@ -51,11 +50,7 @@ def _channels_last(shape: tuple[int, ...], generator: torch.Generator) -> torch.
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=200)
+    parser = timing_parser(__doc__)
     parser.add_argument("--default-malloc", action="store_true", help="do not call keep_freed_memory()")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

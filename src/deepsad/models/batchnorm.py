@@ -95,11 +95,11 @@ def uses_fast_path(x: torch.Tensor, num_features: int) -> bool:
         and x.dim() == 4
         and num_features <= FAST_PATH_MAX_CHANNELS
         and x.shape[0] * x.shape[2] * x.shape[3] > 1  # native raises its own error for one value
-        and is_channels_last(x)
+        and _is_channels_last(x)
     )
 
 
-def is_channels_last(x: torch.Tensor) -> bool:
+def _is_channels_last(x: torch.Tensor) -> bool:
     # by strides, not x.is_contiguous(memory_format=...): vmap (the stacked trainer)
     # answers that query only for the default format, but reports per-sample strides
     n, c, h, w = x.shape

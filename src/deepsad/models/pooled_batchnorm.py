@@ -25,11 +25,7 @@ import torch
 from torch.nn import functional as F
 
 from deepsad.errors import InvalidInputError
-from deepsad.models.batchnorm import FAST_PATH_MAX_CHANNELS, FastBatchNorm2d, is_channels_last
-
-#: channels_last CPU inputs with at most this many channels take the pool-first path
-#: in training (measured crossover below 16 channels, as for FastBatchNorm2d; module docstring)
-POOL_FIRST_MAX_CHANNELS = FAST_PATH_MAX_CHANNELS
+from deepsad.models.batchnorm import FastBatchNorm2d, uses_fast_path
 
 _REDUCED_DIMS = (0, 2, 3)
 
@@ -97,18 +93,12 @@ class _PoolFirstBatchNormLeaky(torch.autograd.Function):
 def uses_pool_first_path(x: torch.Tensor, num_features: int) -> bool:
     """Whether :class:`BatchNormLeakyMaxPool2d` trains on ``x`` with its pool-first kernel.
 
-    float32 or bfloat16 CPU tensors in channels_last layout with at most
-    :data:`POOL_FIRST_MAX_CHANNELS` channels; everything else runs the native layers one
-    after the other.
+    On the inputs where :class:`~deepsad.models.batchnorm.FastBatchNorm2d` takes its own
+    path (float32 or bfloat16 CPU tensors in channels_last with fewer than 16 channels):
+    the same crossover was measured for both (module docstring). Everything else runs
+    the native layers one after the other.
     """
-    return (
-        x.device.type == "cpu"
-        and x.dtype in (torch.float32, torch.bfloat16)
-        and x.dim() == 4
-        and num_features <= POOL_FIRST_MAX_CHANNELS
-        and x.shape[0] * x.shape[2] * x.shape[3] > 1  # native raises its own error for one value
-        and is_channels_last(x)
-    )
+    return uses_fast_path(x, num_features)
 
 
 class BatchNormLeakyMaxPool2d(FastBatchNorm2d):

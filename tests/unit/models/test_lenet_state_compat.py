@@ -64,34 +64,32 @@ def _randomise_(module: nn.Module) -> None:
                 tensor.copy_(values)
 
 
+def _old_pair(variant: str, part: str) -> tuple[nn.Module, nn.Module, torch.Tensor, str]:
+    """(current module, the same in the old layout, an input, a key only the old layout has)."""
+    generator = torch.Generator().manual_seed(1)
+    if part == "encoder":
+        x = torch.rand(6, *LENET_ARCHITECTURES[variant].input_shape, generator=generator)
+        return LeNetEncoder(variant), _OldEncoder(variant, LeNetEncoder(variant)), x, "features.4.weight"
+    decoder = LeNetDecoder(variant)
+    z = torch.randn(6, decoder.rep_dim, generator=generator)
+    return decoder, _OldDecoder(variant, LeNetDecoder(variant)), z, "deconvs.1.weight"
+
+
+@pytest.mark.parametrize("part", ["encoder", "decoder"])
 @pytest.mark.parametrize("variant", sorted(LENET_ARCHITECTURES))
-def test_old_encoder_state_dict_loads_and_computes_the_same(variant: str) -> None:
-    encoder = LeNetEncoder(variant)
-    old = _OldEncoder(variant, LeNetEncoder(variant))
+def test_old_state_dict_loads_and_computes_the_same(variant: str, part: str) -> None:
+    current, old, x, old_only_key = _old_pair(variant, part)
     _randomise_(old)
     state = old.state_dict()
-    assert "features.2.weight" not in state and "features.4.weight" in state  # really the old numbering
-    encoder.load_state_dict(state, strict=True)
-    x = torch.rand(6, *LENET_ARCHITECTURES[variant].input_shape, generator=torch.Generator().manual_seed(1))
+    assert old_only_key in state  # really the old numbering
+    if part == "encoder":
+        assert "features.2.weight" not in state
+    current.load_state_dict(state, strict=True)
     # float64: the random weights make large activations, whose float32 rounding differs
     # between the two layouts' summation orders
-    encoder.double().eval()
+    current.double().eval()
     old.double().eval()
-    torch.testing.assert_close(encoder(x.double()), old(x.double()), rtol=1e-9, atol=1e-9)
-
-
-@pytest.mark.parametrize("variant", sorted(LENET_ARCHITECTURES))
-def test_old_decoder_state_dict_loads_and_computes_the_same(variant: str) -> None:
-    decoder = LeNetDecoder(variant)
-    old = _OldDecoder(variant, LeNetDecoder(variant))
-    _randomise_(old)
-    state = old.state_dict()
-    assert "deconvs.1.weight" in state  # really the old numbering
-    decoder.load_state_dict(state, strict=True)
-    z = torch.randn(6, decoder.rep_dim, generator=torch.Generator().manual_seed(1))
-    decoder.double().eval()
-    old.double().eval()
-    torch.testing.assert_close(decoder(z.double()), old(z.double()), rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(current(x.double()), old(x.double()), rtol=1e-9, atol=1e-9)
 
 
 def test_current_state_dicts_round_trip_unchanged() -> None:
