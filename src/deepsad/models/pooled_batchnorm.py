@@ -116,7 +116,7 @@ class BatchNormLeakyMaxPool2d(FastBatchNorm2d):
         As for :class:`torch.nn.BatchNorm2d`; ``affine`` must stay False (a negative
         scale would reverse the order the pool relies on).
     negative_slope : float, default=0.01
-        The leaky ReLU's slope.
+        The leaky ReLU's slope, >= 0 (0 is a ReLU).
     pool : int, default=2
         Kernel size and stride of the max-pool.
 
@@ -143,6 +143,9 @@ class BatchNormLeakyMaxPool2d(FastBatchNorm2d):
     ) -> None:
         if affine:
             raise InvalidInputError("BatchNormLeakyMaxPool2d has no affine form: a negative scale breaks pooling first")
+        if not negative_slope >= 0:
+            # a negative slope makes the activation decreasing for x < 0: pooling first would pick other elements
+            raise InvalidInputError(f"BatchNormLeakyMaxPool2d needs negative_slope >= 0, got {negative_slope!r}")
         super().__init__(num_features, eps=eps, momentum=momentum, affine=False,
                          track_running_stats=track_running_stats, device=device, dtype=dtype)
         self.negative_slope = float(negative_slope)

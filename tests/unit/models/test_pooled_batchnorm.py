@@ -117,9 +117,26 @@ def test_vmap_over_stacked_copies_matches_each_copy() -> None:
         torch.testing.assert_close(buffers["running_var"][i], references[i][0].running_var)
 
 
-def test_affine_form_is_refused() -> None:
+def test_affine_form_and_negative_slopes_are_refused() -> None:
     with pytest.raises(InvalidInputError, match="affine"):
         BatchNormLeakyMaxPool2d(8, affine=True)
+    for slope in (-0.1, float("nan")):
+        with pytest.raises(InvalidInputError, match="negative_slope"):
+            BatchNormLeakyMaxPool2d(8, negative_slope=slope)
+
+
+def test_relu_slope_zero_matches_stock() -> None:
+    """Slope 0 (a ReLU) is non-decreasing: ties among clipped values carry no gradient either way."""
+    fused = BatchNormLeakyMaxPool2d(8, eps=1e-4, negative_slope=0.0)
+    stock = nn.Sequential(nn.BatchNorm2d(8, eps=1e-4, affine=False), nn.ReLU(), nn.MaxPool2d(2))
+    x = _channels_last((4, 8, 6, 6), seed=5)
+    x_fused, x_stock = x.clone().requires_grad_(), x.clone().requires_grad_()
+    y_fused, y_stock = fused(x_fused), stock(x_stock)
+    torch.testing.assert_close(y_fused, y_stock, rtol=1e-5, atol=1e-5)
+    upstream = torch.randn(y_stock.shape, generator=torch.Generator().manual_seed(6))
+    y_fused.backward(upstream)
+    y_stock.backward(upstream)
+    torch.testing.assert_close(x_fused.grad, x_stock.grad, rtol=1e-4, atol=1e-5)
 
 
 def test_single_value_per_channel_raises_like_native() -> None:
