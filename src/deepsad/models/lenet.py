@@ -253,6 +253,8 @@ def _renumber_stages(state_dict: dict, head: str, *, old_stage_layers: int, new_
     renumbered = {}
     for key in [k for k in state_dict if k.startswith(head)]:
         index, _, rest = key[len(head):].partition(".")
+        if not index.isdigit() or int(index) % old_stage_layers not in new_position:
+            continue  # not a layer of the old layout: load_state_dict reports it as unexpected
         stage, position = divmod(int(index), old_stage_layers)
         renumbered[f"{head}{stage * new_stage_layers + new_position[position]}.{rest}"] = state_dict.pop(key)
     # inserted only after every old key is gone: an old and a new name may coincide

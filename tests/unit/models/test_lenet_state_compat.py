@@ -100,3 +100,14 @@ def test_current_state_dicts_round_trip_unchanged() -> None:
         fresh.load_state_dict(module.state_dict(), strict=True)
         for key, value in module.state_dict().items():
             torch.testing.assert_close(fresh.state_dict()[key], value, msg=key)
+
+
+def test_a_malformed_old_state_dict_fails_as_load_state_dict_does() -> None:
+    """Keys the old layout never had are left for load_state_dict to report (a RuntimeError
+    that model loading turns into one clear ModelFileError line), not a KeyError / ValueError."""
+    old = _OldEncoder("mnist", LeNetEncoder("mnist"))
+    for stray in ("features.2.running_mean", "features.x.weight"):
+        state = dict(old.state_dict())
+        state[stray] = torch.zeros(8)
+        with pytest.raises(RuntimeError, match="Unexpected key"):
+            LeNetEncoder("mnist").load_state_dict(state, strict=True)
