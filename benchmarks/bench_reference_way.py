@@ -28,24 +28,22 @@ import subprocess
 import sys
 import time
 
-import numpy as np
+from pathlib import Path
+
 import torch
 
-from deepsad.data import load_images, resolve_data_root
-from deepsad.data.scenarios import sample_image_scenario
 from deepsad.models import LeNetDecoder, LeNetEncoder, to_stock_layers
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from peerbench.workloads import load_workload  # noqa: E402
 
 BATCH = 200
 PAPER_EPOCHS = 150
 
 
 def _cell_images(data_root: str | None) -> torch.Tensor:
-    root = resolve_data_root(data_root)
-    X_train, c_train = load_images("mnist", "train", root)
-    _, c_test = load_images("mnist", "test", root)
-    draw = sample_image_scenario(c_train, c_test, normal_classes=[0], known_anomaly_classes=[1], gamma_l=0.05,
-                                 gamma_p=0.0, rng=np.random.default_rng(0), seed=0)
-    return torch.from_numpy(np.ascontiguousarray(X_train[draw.train_indices], dtype=np.float32))
+    """The training images of the cell, drawn as compare_peers draws its MNIST workload."""
+    return torch.from_numpy(load_workload("mnist", data_root, seed=0).X_train)
 
 
 def _worker(way: str, data_root: str | None, epochs: int, threads: int) -> dict:

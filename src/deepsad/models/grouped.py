@@ -294,7 +294,9 @@ class _Grouping:
 
     def batchnorm(self, layers: list[nn.modules.batchnorm._BatchNorm]) -> nn.Module:
         first = layers[0]
-        _same_settings(layers, lambda m: (m.eps, m.momentum, m.affine, m.track_running_stats, m.extra_repr()))
+        # extra_repr lists every setting: eps, momentum, affine, track_running_stats (and the
+        # fused layer's slope and pool)
+        _same_settings(layers, lambda m: (m.extra_repr(),))
         if not first.track_running_stats or len({int(m.num_batches_tracked) for m in layers}) != 1:
             raise _NotGroupable
         # the fused layer's activation and pool act per channel: one setting serves all K

@@ -33,8 +33,9 @@ _REDUCED_DIMS = (0, 2, 3)
 class _PoolFirstBatchNormLeaky(torch.autograd.Function):
     """``leaky(bn(pool(x)))`` with the batch statistics of the full ``x``, and its gradient.
 
-    Returns the output and the batch mean and biased variance (non-differentiable; the
-    module updates its running statistics with them). Statistics and the normalised
+    Returns the output, then (non-differentiable) the normalised pooled values, the pool
+    indices, the batch mean, the biased variance (the module updates its running statistics
+    with these two) and the inverse standard deviation. Statistics and the normalised
     values are float32 also for a bfloat16 input (autocast); the output has the input's dtype.
     """
 
@@ -42,7 +43,7 @@ class _PoolFirstBatchNormLeaky(torch.autograd.Function):
 
     @staticmethod
     def forward(x: torch.Tensor, eps: float, negative_slope: float,
-                pool: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+                pool: int) -> tuple[torch.Tensor, ...]:
         # lower precisions (bfloat16 under autocast) are widened; float64 stays (gradcheck)
         work = x if x.dtype in (torch.float32, torch.float64) else x.float()
         count = work.numel() // work.shape[1]
@@ -55,16 +56,16 @@ class _PoolFirstBatchNormLeaky(torch.autograd.Function):
         pooled, indices = F.max_pool2d_with_indices(x, pool)
         normalized = (pooled.to(work.dtype) - mean).mul_(inv_std)
         output = F.leaky_relu(normalized, negative_slope)
-        return output.to(x.dtype), normalized, indices, mean, var
+        return output.to(x.dtype), normalized, indices, mean, var, inv_std
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[torch.Tensor, ...]) -> None:
         x, _eps, negative_slope, pool = inputs
-        _output, normalized, indices, mean, var = output
-        ctx.mark_non_differentiable(normalized, indices, mean, var)
+        _output, normalized, indices, mean, var, inv_std = output
+        ctx.mark_non_differentiable(normalized, indices, mean, var, inv_std)
         ctx.negative_slope = negative_slope
         ctx.pool = pool
-        ctx.save_for_backward(x, normalized, indices, mean, torch.rsqrt(var + inputs[1]))
+        ctx.save_for_backward(x, normalized, indices, mean, inv_std)
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor, *_unused: Any) -> tuple[torch.Tensor | None, None, None, None]:
@@ -157,7 +158,7 @@ class BatchNormLeakyMaxPool2d(FastBatchNorm2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch_statistics = self.training or not self.track_running_stats
         if batch_statistics and uses_pool_first_path(x, self.num_features):
-            output, _normalized, _indices, mean, var = _PoolFirstBatchNormLeaky.apply(
+            output, _normalized, _indices, mean, var, _inv_std = _PoolFirstBatchNormLeaky.apply(
                 x, self.eps, self.negative_slope, self.pool)
             if self.training and self.track_running_stats:
                 self._update_running_statistics(mean, var, count=x.numel() // x.shape[1])

@@ -39,15 +39,15 @@ def _phase_taps(kernel_size: int, padding: int, scale: int) -> tuple[torch.Tenso
     correlation reads upsampled pixel ``s*i + a + u - padding``, i.e. input pixel
     ``i + floor((a + u - padding) / s)``.
     """
-    offsets = [[(a + u - padding) // scale for u in range(kernel_size)] for a in range(scale)]
-    low = min(min(row) for row in offsets)
-    high = max(max(row) for row in offsets)
     # "same" padding (2 * padding == kernel_size - 1) makes the offsets symmetric
     if 2 * padding != kernel_size - 1:
         raise InvalidInputError(
             f"UpsamplingConvTranspose2d needs 'same' padding (2 * padding == kernel_size - 1), "
             f"got kernel_size={kernel_size}, padding={padding}"
         )
+    offsets = [[(a + u - padding) // scale for u in range(kernel_size)] for a in range(scale)]
+    low = min(min(row) for row in offsets)
+    high = max(max(row) for row in offsets)
     taps = torch.zeros(scale, high - low + 1, kernel_size)
     for a, row in enumerate(offsets):
         for u, offset in enumerate(row):

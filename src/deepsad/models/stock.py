@@ -61,7 +61,6 @@ def _stock_batchnorm(layer: FastBatchNorm2d) -> nn.BatchNorm2d:
     stock = nn.BatchNorm2d(layer.num_features, eps=layer.eps, momentum=layer.momentum, affine=layer.affine,
                            track_running_stats=layer.track_running_stats, device=_device_of(layer))
     stock.load_state_dict(layer.state_dict())
-    stock.train(layer.training)
     return stock
 
 
