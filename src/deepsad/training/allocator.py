@@ -14,8 +14,9 @@ MNIST epoch, 15-30 % of the step time on 2 cores, and most of the run-to-run noi
 while less than that is free at its top), so freed blocks are reused. The cost: the
 process keeps up to that much freed memory instead of returning it at once (the PyTorch
 CUDA allocator does the same on GPUs). The trainers call it for CPU training; set the
-environment variable ``DEEPSAD_KEEP_FREED_MEMORY=0`` to leave malloc alone. It does
-nothing where the C library is not glibc (macOS, Windows, musl).
+environment variable ``DEEPSAD_KEEP_FREED_MEMORY=0`` (or ``false`` / ``no`` / ``off``)
+to leave malloc alone. It does nothing where the C library is not glibc (macOS,
+Windows, musl).
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ _MMAP_THRESHOLD_BYTES = 32 * 1024 * 1024
 _TRIM_THRESHOLD_BYTES = 1024 * 1024 * 1024
 
 ENVIRONMENT_VARIABLE = "DEEPSAD_KEEP_FREED_MEMORY"
+#: values of the variable that turn it off (any other value, or none, leaves it on)
+_OFF_VALUES = frozenset({"0", "false", "no", "off"})
 
 _applied: bool | None = None  # None: not tried yet in this process
 
@@ -46,12 +49,13 @@ def keep_freed_memory() -> bool:
     -------
     bool
         Whether the settings are in effect: False where malloc is not glibc's, when
-        ``DEEPSAD_KEEP_FREED_MEMORY=0``, or when glibc refused a setting.
+        ``DEEPSAD_KEEP_FREED_MEMORY`` is ``0`` / ``false`` / ``no`` / ``off``, or when glibc
+        refused a setting.
     """
     global _applied
     if _applied is not None:
         return _applied
-    if os.environ.get(ENVIRONMENT_VARIABLE, "1").strip() == "0":
+    if os.environ.get(ENVIRONMENT_VARIABLE, "1").strip().lower() in _OFF_VALUES:
         _applied = False
         return False
     _applied = _set_glibc_thresholds()

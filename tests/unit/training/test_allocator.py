@@ -43,8 +43,9 @@ def test_freed_blocks_are_reused_without_page_faults(fresh_state: None) -> None:
     assert _minor_faults_of_repeated_allocations() < 1000
 
 
-def test_environment_variable_turns_it_off(fresh_state: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(allocator.ENVIRONMENT_VARIABLE, "0")
+@pytest.mark.parametrize("value", ["0", "false", "OFF", " no "])
+def test_environment_variable_turns_it_off(fresh_state: None, monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv(allocator.ENVIRONMENT_VARIABLE, value)
     calls: list[int] = []
     monkeypatch.setattr(allocator, "_set_glibc_thresholds", lambda: calls.append(1) or True)
     assert keep_freed_memory() is False
