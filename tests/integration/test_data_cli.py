@@ -198,3 +198,19 @@ def test_download_offline_is_a_user_error(capsys, tmp_path, monkeypatch):
     assert "offline" in err and not (tmp_path / "odds" / "thyroid.mat").exists()
     code, out, err = run(capsys, "data", "download", "nope", "--data-root", str(tmp_path))
     assert_user_error(code, out, err, "unknown dataset 'nope'")
+
+
+def test_list_and_describe_adbench(capsys, tmp_path, data_root):
+    code, out, _ = run(capsys, "data", "list", "--data-root", str(tmp_path), "--json")
+    rows = {r["name"]: r for r in json.loads(out)["datasets"]}
+    adbench = [name for name in rows if name.startswith("adbench-")]
+    assert code == 0 and len(adbench) == 31
+    assert rows["adbench-magic.gamma"]["kind"] == "benchmark" and rows["adbench-magic.gamma"]["status"] == "missing"
+    assert rows["adbench-magic.gamma"]["location"] == str(tmp_path / "adbench")
+    require_file(data_root / "adbench" / "glass.npz")
+    code, out, _ = run(capsys, "data", "describe", "adbench-glass", "--data-root", str(data_root))
+    assert code == 0 and "adbench-glass (benchmark): ADBench glass" in out
+    assert "214 samples x 7 features" in out and "9 outliers of 214" in out
+    code, out, _ = run(capsys, "data", "sample", "adbench-glass", "--gamma-l", "0.01", "--seed", "1",
+                       "--data-root", str(data_root))
+    assert code == 0 and json.loads(out)["split"]["test_anomaly"] == 4

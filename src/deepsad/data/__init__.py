@@ -4,6 +4,7 @@ Datasets are resolved under a data root (:func:`resolve_data_root`: explicit arg
 else ``$DEEPSAD_DATA``, else the user's cache folder) whose layout is::
 
     odds/<name>.mat
+    adbench/<Name>.npz          (the ADBench development suite, ``adbench-<name>``)
     mnist/*-idx?-ubyte.gz
     fashion_mnist/*-idx?-ubyte.gz
     cifar10/cifar-10-batches-py/

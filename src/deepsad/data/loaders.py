@@ -176,7 +176,19 @@ def load_images(name: str, split: str = "train", data_root: str | os.PathLike | 
 
 
 def load_table(name: str, data_root: str | os.PathLike | None = None) -> TableData:
-    """Load a tabular dataset by name (ODDS or a registered user table)."""
+    """Load a tabular dataset by name (ODDS, ADBench or a registered user table).
+
+    Built-in benchmarks (ODDS ``.mat``, ADBench ``.npz`` with arrays ``X`` and ``y``, read
+    without unpickling) come with their 0/1 ground truth and no semi-label column.
+
+    Raises
+    ------
+    InvalidInputError
+        For an image dataset or an unknown name.
+    DataFileError
+        For a missing file (the message says where to get it), a truncated or corrupt
+        one, or a benchmark whose ground truth is not 0/1 or lacks ``X`` / ``y``.
+    """
     info = get_dataset(name, data_root)
     if info.kind == "images":
         raise InvalidInputError(f"{name!r} is an image dataset; use load_images")
@@ -185,7 +197,12 @@ def load_table(name: str, data_root: str | os.PathLike | None = None) -> TableDa
             raise DataFileError(f"the file of dataset {name!r} is missing: {info.path}")
         return read_table(info.path, info.label_column, ground_truth_column=info.ground_truth_column)
     path = _require(info, info.file_paths(data_root)[0], data_root)
-    return read_table(path, None)
+    table = read_table(path, None, ground_truth_column=info.ground_truth_column)
+    if table.ground_truth is not None:
+        bad = np.setdiff1d(np.unique(table.ground_truth), [0, 1])
+        if bad.size:
+            raise DataFileError(f"{path}: ground truth must hold 0 (normal) and 1 (anomaly) only, found {bad[:5].tolist()}")
+    return table
 
 
 def load_odds(name: str, data_root: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray]:

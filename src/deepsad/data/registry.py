@@ -6,6 +6,7 @@ The data root is chosen by :func:`resolve_data_root`. Its layout::
     <root>/fashion_mnist/  (same four names)
     <root>/cifar10/cifar-10-batches-py/{data_batch_1..5,test_batch}
     <root>/odds/<name>.mat
+    <root>/adbench/<Name>.npz  (arrays X and y, 1 = anomaly; ADBench's file stem)
     <root>/datasets.json   (optional: user datasets registered with persist=True)
 
 Users add their own datasets with :func:`register_dataset`: a tabular file
@@ -29,7 +30,10 @@ DATA_ROOT_ENV = "DEEPSAD_DATA"
 #: File in the data root that lists persistently registered user datasets.
 USER_REGISTRY_FILE = "datasets.json"
 
-KINDS = ("images", "odds", "tabular")
+KINDS = ("images", "odds", "benchmark", "tabular")
+#: Kinds of built-in labeled tabular benchmarks: one table with 0/1 ground truth that the
+#: experiments split 60:40 (ODDS .mat files, ADBench .npz files).
+BENCHMARK_KINDS = ("odds", "benchmark")
 
 
 def default_data_root() -> Path:
@@ -111,7 +115,8 @@ class DatasetInfo:
     Attributes
     ----------
     name : str
-    kind : {"images", "odds", "tabular"}
+    kind : {"images", "odds", "benchmark", "tabular"}
+        ``"odds"`` and ``"benchmark"`` (ADBench) are built-in tables with ground truth.
     title : str
         One-line description.
     folder : str
@@ -196,6 +201,47 @@ _ODDS = {
     "thyroid": ("ODDS Thyroid (3772 x 6, 93 outliers)", "49155d7861b977e90808faf68343ff67a67f63090c2744d514dbb67ac68e7e33", "ef6d5e8dc828615f498286c1d6a22cbd02fd4cd2"),
 }
 
+# ADBench (Han et al., NeurIPS 2022) ships its classical sets as <number>_<Name>.npz; the
+# data root stores them without the number. Pinned to a commit, sha256 of those bytes.
+_ADBENCH = "https://raw.githubusercontent.com/Minqi824/ADBench/{commit}/adbench/datasets/Classical/{number}_{stem}.npz"
+_ADBENCH_COMMIT = "3dac8221081e190f157d78e93bfa8867f90d0965"
+#: Prefix of the ADBench datasets' registry names (``adbench-<lowercased file stem>``).
+ADBENCH_PREFIX = "adbench-"
+_ADBENCH_SETS = (
+    # (ADBench number, file stem, rows, features, anomalies, sha256)
+    (1, "ALOI", 49534, 27, 1508, "792d0b5bd1147bfc9574a1974f157b39fbd4cbed8ecd04cf983fd554498ed477"),
+    (2, "annthyroid", 7200, 6, 534, "e738f7c58a8740d2c4aac4c71ff49ce5e1d1aa16f44178135fc9c09df05fad1b"),
+    (4, "breastw", 683, 9, 239, "4f37ce07dbc25ddad8178fdc6d664ab46d2d0000ee28c2787c3c7ff3c03ef9f6"),
+    (5, "campaign", 41188, 62, 4640, "74dd4d0072d6c6f1aabab63bc102f9633454f32bb936fa9bcfbd38f9f2386bcd"),
+    (6, "cardio", 1831, 21, 176, "bc5009bde6930b4d298b594f31b34485a9a17210cff0e8fb00a8c3068b885a2d"),
+    (7, "Cardiotocography", 2114, 21, 466, "5ae84910430f05923e11b6f537243263977c9136949dabd891e3570aeec51e29"),
+    (8, "celeba", 202599, 39, 4547, "1cadfdea14cd8d240eca715a70c09c88af8621d086a7478c63f602d97adef0b5"),
+    (10, "cover", 286048, 10, 2747, "945a097c3542ae81a551bf1c06dcad78a755d94f84fcaf1d60687e42d1a656df"),
+    (11, "donors", 619326, 10, 36710, "5824ec854465f2763b4bfe3da1ae9f25ed5433b5c6e265d42e37da4f82a58679"),
+    (14, "glass", 214, 7, 9, "aa7a8db1d475ba01a10488af454bc15220a3d5951b010b03b7020567d8152cdc"),
+    (15, "Hepatitis", 80, 19, 13, "4a87a2f7d8013e5bfde63294fae61ec7a612322de72f338a7f9491749025ad98"),
+    (16, "http", 567498, 3, 2211, "9d98710091551587f4740cfc851a6b064fff6319a337c2dc77ee6da4bcc2e02c"),
+    (17, "InternetAds", 1966, 1555, 368, "bdd8ad5cf5bf2cb96cba53dde30d522d0f6a279083a8e2bc7efbac5981b04385"),
+    (18, "Ionosphere", 351, 32, 126, "bca46cb0cfd1bf9ddef6cde5ad2215d54fb0189508d0d4c4eb98e788cad69001"),
+    (19, "landsat", 6435, 36, 1333, "ba17e2158c07469597b89db49d3982c874c6b713ff6670721ddc88969da77987"),
+    (21, "Lymphography", 148, 18, 6, "dad977b04f4ea65b78ccd0e9f76b45175bad605165b37e63f3cc177845e67037"),
+    (22, "magic.gamma", 19020, 10, 6688, "0be375984d7af9ea7a63b12206c240840d8b7daa3607021c5fb8756407dd86f1"),
+    (23, "mammography", 11183, 6, 260, "a0308ac9712d78321073b1c2dc98dc37665c0f35c1cc33019416fe8f8d7de7ea"),
+    (27, "PageBlocks", 5393, 10, 510, "10a9b4d5bb5d3b9083caab4c4062f665610eada703c3d927bf7c34b1f2d0d223"),
+    (30, "satellite", 6435, 36, 2036, "1f048f5686f1b8c16a227fdfa3c81a62cd9a92715714a6b24c69b1c5ad96b46e"),
+    (31, "satimage-2", 5803, 36, 71, "1b056e357f801b8b20c3f380a30224a3c4088d7ed764ec5a24828dc9b1918d6f"),
+    (32, "shuttle", 49097, 9, 3511, "26900b0f6be45d9ddb7a402c9b2f956ceda42d23a8ca4cf4406b8bc1352823d1"),
+    (33, "skin", 245057, 3, 50859, "d02aa01ffc1b6bf2b8b1ac250c90e8a8eacd0cefc962940ed5cc4bf5deac9c95"),
+    (34, "smtp", 95156, 3, 30, "d2569fc9bc12115419e3f5b37d19921e10e6c26e5ad1e61064cfb0fbc402dfdd"),
+    (37, "Stamps", 340, 9, 31, "99fe739447284f613fa54bf2dccdb51c5120175ce6260adec6dad77576c42509"),
+    (38, "thyroid", 3772, 6, 93, "8de161b3f235b7647bb0b39a836d983ff61d67bf234edac461da2d71e889cb87"),
+    (39, "vertebral", 240, 6, 30, "0816286f92b96fe6867664a41a031ac7228dcfbf1a5feefe50ca3883b2e9073d"),
+    (43, "WDBC", 367, 30, 10, "78d4606a1ab516f5b60b00c196497f3bbd6bd5e4548fd04cf5f2475209b34b85"),
+    (45, "wine", 129, 13, 10, "d5ad8965d92cc57122fe1e6572bb301adbaf795b3e166d187ae00a704d8f6e20"),
+    (46, "WPBC", 198, 33, 47, "68a6d67242643855713bcdad07d89ecc472bd00000dccc17ba87916eb2693d19"),
+    (47, "yeast", 1484, 8, 507, "bbb15c873d78a4f6a589f46d0f75814595e2282d2ae7ce7779c750f276c3770d"),
+)
+
 _DIGITS = tuple(str(i) for i in range(10))
 _FASHION = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 _CIFAR = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -232,6 +278,18 @@ def _builtins() -> dict[str, DatasetInfo]:
             name=name, kind="odds", title=title, folder="odds",
             files=(RemoteFile(f"{name}.mat", (_PYOD.format(commit=commit, name=name),), sha256=sha256),),
             homepage="http://odds.cs.stonybrook.edu", label_column=None, ground_truth_column="y", builtin=True,
+        )
+    for number, stem, rows, features, anomalies, sha256 in _ADBENCH_SETS:
+        # the five sets ADBench shares with ODDS keep both names: the ODDS .mat under the
+        # ODDS name (the paper's Table 6), ADBench's own copy under adbench-<name>
+        name = ADBENCH_PREFIX + stem.lower()
+        datasets[name] = DatasetInfo(
+            name=name, kind="benchmark", title=f"ADBench {stem} ({rows} x {features}, {anomalies} anomalies)",
+            folder="adbench",
+            files=(RemoteFile(
+                f"{stem}.npz", (_ADBENCH.format(commit=_ADBENCH_COMMIT, number=number, stem=stem),), sha256=sha256,
+            ),),
+            homepage="https://github.com/Minqi824/ADBench", label_column=None, ground_truth_column="y", builtin=True,
         )
     return datasets
 

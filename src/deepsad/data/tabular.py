@@ -8,6 +8,7 @@ them) and ground truth (only files that carry it, such as ODDS ``.mat``).
 from __future__ import annotations
 
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,7 +137,8 @@ def _read_numpy(path: Path, label_column: str | None, ground_truth_column: str |
     except ValueError as error:
         # allow_pickle=False refuses object arrays: they could run code
         raise DataFileError(f"{path} cannot be read without unpickling (object arrays are refused): {error}") from None
-    except (OSError, EOFError) as error:
+    except (OSError, EOFError, zipfile.BadZipFile) as error:
+        # .npz files are zip archives: a damaged one fails in zipfile, not in NumPy
         raise DataFileError(f"{path} is not a readable NumPy file (truncated or corrupt): {error}") from None
     if isinstance(loaded, np.ndarray):
         X = _array_2d(loaded, path, "the array")
@@ -163,7 +165,7 @@ def _read_numpy(path: Path, label_column: str | None, ground_truth_column: str |
             raise
         except ValueError as error:
             raise DataFileError(f"{path}: cannot read an array without unpickling: {error}") from None
-        except (OSError, EOFError, KeyError) as error:
+        except (OSError, EOFError, KeyError, zipfile.BadZipFile) as error:
             raise DataFileError(f"{path} is truncated or corrupt: {error}") from None
     X = _array_2d(X_raw, path, "X")
     for name, values in (("label column " + repr(label_column), labels), ("ground truth", ground_truth)):
