@@ -20,6 +20,11 @@ labeled anomalies, ``n_ln`` labeled normals.
 
       n_pollution = R(gamma_p * n_un / (1 - gamma_p)),   n = n_un + n_pollution
 
+* ``labeled_anomaly_fraction`` (tabular benchmarks, with ``keep_all_anomalies``) is the
+  share of the training split's ``a_tr`` anomalies that get label -1; every other
+  training sample stays, unlabeled: ``m = max(1, R(labeled_anomaly_fraction * a_tr))``
+  (0 for a zero fraction or no anomaly), ``n_pollution = a_tr - m``.
+
 * ``ratio_labeled_normal`` (images only) is the share of the normal pool that gets
   label +1: ``n_ln = R(ratio_labeled_normal * n_normal)``, ``n_un = n_normal - n_ln``.
 
@@ -304,6 +309,8 @@ def sample_odds_scenario(
     gamma_l: float,
     gamma_p: float = 0.0,
     test_fraction: float = 0.4,
+    keep_all_anomalies: bool = False,
+    labeled_anomaly_fraction: float | None = None,
     rng: np.random.Generator,
     seed: int | None = None,
 ) -> ScenarioDraw:
@@ -313,7 +320,8 @@ def sample_odds_scenario(
     ``R(test_fraction * N_c)`` of class ``c`` go to the test set, the rest to training
     (``R`` = round half up, exact). Train and test are disjoint.
 
-    Training set, from the training split's ``n_tr`` normals and anomalies:
+    The paper's ("clean") training set, from the training split's ``n_tr`` normals and
+    anomalies:
 
     * all ``n_tr`` normals, unlabeled;
     * pollution ``R(gamma_p * n_tr / (1 - gamma_p))`` unlabeled anomalies, so that
@@ -325,12 +333,30 @@ def sample_odds_scenario(
 
     Labeled anomalies and pollution are disjoint draws from the training anomalies.
 
+    With ``keep_all_anomalies`` (the "polluted" draw, a benchmark of data as it comes)
+    every training sample is kept: ``k`` of the training split's ``a_tr`` anomalies get
+    label -1 and every other training sample (all normals and the other ``a_tr - k``
+    anomalies) is unlabeled, so the unlabeled part keeps the dataset's own anomaly rate.
+    ``k = R(labeled_anomaly_fraction * a_tr)``, but at least one when the fraction is
+    positive and the split holds any anomaly (a tiny set with 2 training anomalies and
+    a fraction of 0.1 still gets one label). ``gamma_l`` and ``gamma_p`` must be 0 then:
+    the labeled share follows from the data, not from a ratio.
+
+    The split (and the order in which training anomalies are picked) does not depend on
+    the mode, so a seed gives the same test set in both draws, and the clean draw's
+    labeled anomalies are the first ``m`` of the polluted draw's order.
+
     Parameters
     ----------
     ground_truth : array-like of 0/1, shape (n_samples,)
         1 = anomaly.
     gamma_l, gamma_p : float in [0, 1)
     test_fraction : float in (0, 1), default 0.4
+    keep_all_anomalies : bool, default False
+        Keep every training sample (see above) instead of the clean draw.
+    labeled_anomaly_fraction : float in [0, 1], optional
+        Share of the training split's anomalies labeled -1; required with, and only
+        allowed with, ``keep_all_anomalies``.
     rng : numpy.random.Generator
     seed : int, optional
         Only recorded in the summary.
@@ -343,13 +369,29 @@ def sample_odds_scenario(
     Raises
     ------
     InvalidInputError
-        Bad ratios, ground truth other than 0/1, or more training anomalies requested
-        (labeled plus pollution) than the training split holds.
+        Bad ratios, ground truth other than 0/1, more training anomalies requested
+        (labeled plus pollution) than the training split holds, or a combination of
+        the keep-all parameters with ``gamma_l`` / ``gamma_p`` that contradicts itself.
     """
     gamma_l = _check_ratio("gamma_l", gamma_l)
     gamma_p = _check_ratio("gamma_p", gamma_p)
     test_fraction = check_fraction("test_fraction", test_fraction, low=0.0, high=1.0,
                                    low_inclusive=False, high_inclusive=False)
+    if not isinstance(keep_all_anomalies, (bool, np.bool_)):
+        raise InvalidInputError(f"keep_all_anomalies must be True or False, got {keep_all_anomalies!r}")
+    if keep_all_anomalies:
+        if labeled_anomaly_fraction is None:
+            raise InvalidInputError("keep_all_anomalies needs labeled_anomaly_fraction (share of the training anomalies labeled -1)")
+        labeled_anomaly_fraction = check_fraction("labeled_anomaly_fraction", labeled_anomaly_fraction, low=0.0, high=1.0,
+                                                  low_inclusive=True, high_inclusive=True)
+        if gamma_l or gamma_p:
+            raise InvalidInputError(
+                f"keep_all_anomalies keeps every training sample, so gamma_l and gamma_p must be 0 "
+                f"(got gamma_l={gamma_l}, gamma_p={gamma_p}); labeled_anomaly_fraction sets the labels"
+            )
+    elif labeled_anomaly_fraction is not None:
+        raise InvalidInputError("labeled_anomaly_fraction applies only with keep_all_anomalies=True "
+                                "(the clean draw labels gamma_l of the training set)")
     if not isinstance(rng, np.random.Generator):
         raise InvalidInputError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
     y = _as_class_array(ground_truth, "ground_truth")
@@ -364,9 +406,16 @@ def sample_odds_scenario(
     n_test_anomaly = round_half_up(_exact(test_fraction) * anomalies.size)
     n_train_normal = normals.size - n_test_normal
     n_train_anomaly = anomalies.size - n_test_anomaly
-    n_pollution = count_from_share(gamma_p, n_train_normal)
+    if keep_all_anomalies:
+        assert labeled_anomaly_fraction is not None
+        m = round_half_up(_exact(labeled_anomaly_fraction) * n_train_anomaly)
+        if labeled_anomaly_fraction > 0 and n_train_anomaly > 0:
+            m = max(m, 1)
+        n_pollution = n_train_anomaly - m
+    else:
+        n_pollution = count_from_share(gamma_p, n_train_normal)
+        m = count_from_share(gamma_l, n_train_normal + n_pollution)
     n_unlabeled = n_train_normal + n_pollution
-    m = count_from_share(gamma_l, n_unlabeled)
     if m + n_pollution > n_train_anomaly:
         raise _pool_error(
             "training anomalies", m + n_pollution, n_train_anomaly,
@@ -390,7 +439,12 @@ def sample_odds_scenario(
     summary = {
         "scenario": "odds",
         "seed": seed,
-        "parameters": {"gamma_l": gamma_l, "gamma_p": gamma_p, "test_fraction": test_fraction},
+        "parameters": {
+            "gamma_l": gamma_l, "gamma_p": gamma_p, "test_fraction": test_fraction,
+            # named only in the keep-all draw, so clean summaries stay as they were
+            **({"keep_all_anomalies": True, "labeled_anomaly_fraction": labeled_anomaly_fraction}
+               if keep_all_anomalies else {}),
+        },
         "pools": {"normal": int(normals.size), "anomaly": int(anomalies.size)},
         "split": {
             "train_normal": int(n_train_normal), "train_anomaly": int(n_train_anomaly),
