@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import collections
+import hashlib
 import pickle
+
+import pytest
 
 from deepsad.experiments.config import config_from_dict, load_config
 from deepsad.experiments.grid import expand, group_tasks
@@ -93,3 +96,31 @@ def test_plan_skips_retries_and_refuses_changed():
     assert [t.task_key for t in todo] == [keys[1], keys[3], *keys[4:]]
     todo, skipped, changed = plan(tasks, existing, rerun_changed=True, retry_failed=False)
     assert skipped == 2 and not changed and keys[2] in [t.task_key for t in todo]
+
+
+#: (tasks, digest of every task's key, config hash and group key) of the shipped paper
+#: configs as of commit aeea20d: new config features must not move old results' hashes
+#: (a rerun would otherwise refuse or repeat finished tasks).
+PINNED_PAPER_HASHES = {
+    ("table3", "full"): (5730, "49ccb82c97606461"),
+    ("table3", "quick"): (96, "f45dbdf89d64e2a2"),
+    ("table4", "full"): (17550, "ce5144d85d1142ff"),
+    ("table4", "quick"): (156, "da625b9abfd18a0f"),
+    ("table5", "full"): (9300, "3bbee38b46cdd2eb"),
+    ("table5", "quick"): (96, "018c2bc989f20b56"),
+    ("table6", "full"): (540, "04380776a37c7326"),
+    ("table6", "quick"): (48, "74c308f2360618c4"),
+    ("eta", "full"): (1350, "545d2a6b06b5b706"),
+    ("eta", "quick"): (18, "f529f9a96fa04d54"),
+    ("rep_dim", "full"): (3240, "3983e38ce63d24cf"),
+    ("rep_dim", "quick"): (24, "925c9215cfa28c97"),
+}
+
+
+@pytest.mark.parametrize("experiment, profile", sorted(PINNED_PAPER_HASHES))
+def test_paper_configs_keep_their_task_keys_and_hashes(experiment, profile):
+    tasks = expand(load_config(experiment, profile))
+    digest = hashlib.sha256(
+        "\n".join(f"{t.task_key} {t.config_hash} {t.group_key}" for t in tasks).encode()
+    ).hexdigest()[:16]
+    assert (len(tasks), digest) == PINNED_PAPER_HASHES[(experiment, profile)]
