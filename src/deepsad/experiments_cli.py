@@ -2,8 +2,9 @@
 
 Sub-commands: ``list`` (the shipped configs), ``run`` (expand a config into tasks and run
 them serially, in a local process pool or on Ray, into an SQLite results file; a rerun
-skips finished tasks), ``export`` (results to CSV or Parquet) and ``report`` (the
-paper's tables, optionally figures).
+skips finished tasks), ``export`` (results to CSV or Parquet), ``report`` (the
+paper's tables, optionally figures) and ``rank`` (average ranks, Friedman / Nemenyi tests and
+critical-difference diagrams over many datasets, per scenario).
 
 ``add_experiment_commands`` registers them on the ``deepsad`` parser;
 ``python -m deepsad.experiments_cli experiment ...`` runs them on their own.
@@ -99,6 +100,32 @@ def add_experiment_commands(subparsers: Any) -> None:
     p.add_argument("--out", metavar="FILE", help="write the report here (default: standard output)")
     p.add_argument("--no-paper", action="store_true", help="leave out the paper's numbers")
     p.set_defaults(func=cmd_report)
+
+    p = commands.add_parser(
+        "rank", help="average ranks, Friedman / Nemenyi tests and CD diagrams over many datasets",
+        description="Compare methods over many datasets, per scenario: mean AUC per dataset, average ranks, wins "
+                    "against a reference, the Friedman test (with Iman-Davenport's F) and the Nemenyi critical "
+                    "difference (Demsar 2006), as Markdown, plus critical-difference diagrams. Scenarios are what "
+                    "differs between the rows' experiment, profile and setting (or the file, with --scenario-from file).",
+    )
+    p.add_argument("results", metavar="RESULTS", nargs="*", help="SQLite results file(s)")
+    p.add_argument("--extra", metavar="CSV", action="append", default=[],
+                   help="rows from outside the store, e.g. a peer library's benchmark: columns dataset, method, seed, "
+                        "auc (and scenario when there are several); repeatable")
+    p.add_argument("--out", metavar="FILE", help="write the Markdown report here (default: standard output)")
+    p.add_argument("--figures", metavar="DIR", help="also draw the CD diagrams (PNG, PDF, SVG) into DIR (needs matplotlib)")
+    p.add_argument("--reference", default="iforest", metavar="METHOD",
+                   help="count wins / ties / losses against this method (default: iforest; 'none' to leave out)")
+    p.add_argument("--alpha", type=float, default=0.05, help="significance level of the tests (default: 0.05)")
+    p.add_argument("--missing", choices=("drop-datasets", "drop-methods", "raise"), default="drop-datasets",
+                   help="datasets where some method has no result: leave the datasets out of the ranking (default), "
+                        "leave the incomplete methods out, or refuse")
+    p.add_argument("--scenario-from", choices=("rows", "file"), default="rows",
+                   help="rows: scenarios from the rows' experiment / profile / setting (default); file: one scenario "
+                        "per results file, named by its stem")
+    p.add_argument("--tie-correction", action="store_true",
+                   help="correct the Friedman statistic for ties as scipy does (default: Demsar's formula)")
+    p.set_defaults(func=cmd_rank)
 
 
 # --- list ----------------------------------------------------------------------------
@@ -218,6 +245,33 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(f"wrote {args.out}" + (f" and {len(output.figures)} figure(s) to {args.figures}" if output.figures else ""))
     elif output.figures:
         print(f"wrote {len(output.figures)} figure(s) to {args.figures}", file=sys.stderr)
+    return 0
+
+
+def cmd_rank(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from deepsad.experiments.rank_report import combine_rows, read_extra_rows, write_rank_report
+    from deepsad.experiments.store import read_results
+
+    if not args.results and not args.extra:
+        raise DeepSADError("nothing to rank: give results file(s) and/or --extra CSV files")
+    frames = []
+    for path in args.results:
+        frame = read_results(path)
+        if args.scenario_from == "file":
+            frame["scenario"] = Path(path).stem
+        frames.append(frame)
+    results = pd.concat(frames, ignore_index=True) if frames else None
+    rows = combine_rows(results, [read_extra_rows(path) for path in args.extra])
+    reference = None if args.reference.lower() == "none" else args.reference
+    output = write_rank_report(rows, args.out, args.figures, reference=reference, alpha=args.alpha,
+                               missing=args.missing, tie_correction=args.tie_correction)
+    figures = f" and {len(output.figures)} figure file(s) to {args.figures}" if output.figures else ""
+    if args.out:
+        print(f"wrote {args.out}{figures}")
+    elif figures:
+        print(f"wrote{figures}", file=sys.stderr)
     return 0
 
 

@@ -11,7 +11,10 @@ The pieces, in the order a run uses them:
   autoencoders), score; and :func:`run_experiment`, the driver;
 * :mod:`~deepsad.experiments.executors` -- serial, a local process pool, or Ray;
 * :mod:`~deepsad.experiments.store` -- the SQLite results file and its export;
-* :mod:`~deepsad.experiments.report` -- the paper's tables and figures from the results.
+* :mod:`~deepsad.experiments.report` -- the paper's tables and figures from the results;
+* :mod:`~deepsad.experiments.ranking` / :mod:`~deepsad.experiments.rank_report` -- many methods
+  over many datasets: average ranks, Friedman / Nemenyi tests, critical-difference diagrams
+  (:mod:`~deepsad.experiments.cd_diagram`).
 
 Example
 -------
@@ -43,6 +46,8 @@ _LAZY = {
     "read_results": "deepsad.experiments.store",
     "export_results": "deepsad.experiments.store",
     "write_report": "deepsad.experiments.report",
+    "compare_methods": "deepsad.experiments.ranking",
+    "write_rank_report": "deepsad.experiments.rank_report",
 }
 
 __all__ = sorted(_LAZY)

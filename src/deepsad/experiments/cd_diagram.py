@@ -1,0 +1,285 @@
+"""Critical-difference diagrams (Demšar, JMLR 2006, Figure 1) of a :class:`RankingResult`.
+
+The classic layout: an axis of average ranks 1 .. k (best on the left), every method hanging
+from its average rank to the left (the better half) or right side with its name and rank,
+thick bars joining the groups of methods that the Nemenyi test does not tell apart, and the
+critical difference drawn as an interval above the axis.
+
+* :func:`method_styles` -- a colour and a marker per method, none repeated within a figure;
+  pass the same mapping to several diagrams to keep a method's colour across them;
+* :func:`draw_cd_diagram` -- the matplotlib figure;
+* :func:`write_cd_diagram` -- the figure as PNG, PDF and SVG (:func:`file_stem` names the files).
+
+matplotlib is optional (``pip install 'deepsad[report]'``) and imported only here, when a
+diagram is drawn, on the object API with the Agg canvas (never ``pyplot``), as in
+:mod:`deepsad.experiments.figures`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from deepsad.errors import InvalidInputError
+from deepsad.experiments.figures import DPI, MissingDependencyError
+from deepsad.experiments.ranking import RankingResult
+
+logger = logging.getLogger(__name__)
+
+#: the file formats :func:`write_cd_diagram` writes by default
+CD_FORMATS: tuple[str, ...] = ("png", "pdf", "svg")
+
+# distinct at a glance; after these the markers repeat, the colours never do
+_MARKERS = ("o", "s", "D", "^", "v", "<", ">", "p", "h", "*", "X", "d", "P", "H", "8")
+
+# layout, in inches (the axes span the whole figure with data units = inches)
+_WIDTH = 7.0
+_ROW = 0.24  # vertical distance between two methods on one side
+_BAR_GAP = 0.09  # vertical distance between two clique bars
+_CHAR = 0.075  # approximate width of one label character at the label font size
+
+
+@dataclass(frozen=True)
+class MethodStyle:
+    """How one method is drawn: a matplotlib colour (hex) and marker."""
+
+    color: str
+    marker: str
+
+
+def method_styles(methods: Sequence[str]) -> dict[str, MethodStyle]:
+    """A colour and a marker per method, no colour repeated (and no marker up to 15 methods).
+
+    Parameters
+    ----------
+    methods : sequence of str
+        Distinct method names, in the order the colours should be handed out.
+
+    Returns
+    -------
+    dict of str to MethodStyle
+        The first 10 methods get matplotlib's ``tab10``, the next 10 the dark and middle
+        shades of ``tab20b``; more than 20 methods get evenly spaced colours of ``turbo``.
+
+    Raises
+    ------
+    MissingDependencyError
+        If matplotlib is not installed.
+    """
+    names = list(methods)
+    if len(set(names)) != len(names):
+        raise InvalidInputError(f"method names must be distinct, got {names}")
+    try:
+        from matplotlib import colormaps
+        from matplotlib.colors import to_hex
+    except ImportError:
+        raise MissingDependencyError("drawing figures needs matplotlib: pip install 'deepsad[report]'") from None
+    n = len(names)
+    # tab10, then the dark and middle shades of tab20b: 20 colours that all read as text on
+    # white (tab20's pale halves do not)
+    tab20b = colormaps["tab20b"].colors
+    palette = [*colormaps["tab10"].colors, *tab20b[0::4], *tab20b[2::4]]
+    if n <= len(palette):
+        colors = [to_hex(c) for c in palette[:n]]
+    else:
+        colors = [to_hex(colormaps["turbo"](i / (n - 1))) for i in range(n)]
+    return {name: MethodStyle(colors[i], _MARKERS[i % len(_MARKERS)]) for i, name in enumerate(names)}
+
+
+def _figure_class() -> tuple[Any, Any]:
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise MissingDependencyError("drawing figures needs matplotlib: pip install 'deepsad[report]'") from None
+    return Figure, FigureCanvasAgg
+
+
+def draw_cd_diagram(
+    result: RankingResult,
+    *,
+    labels: Mapping[str, str] | None = None,
+    styles: Mapping[str, MethodStyle] | None = None,
+    title: str | None = None,
+) -> Any:
+    """Draw the critical-difference diagram of a ranking.
+
+    Parameters
+    ----------
+    result : RankingResult
+        From :func:`deepsad.experiments.ranking.compare_methods`.
+    labels : mapping of str to str, optional
+        Display names of methods (default: the names themselves).
+    styles : mapping of str to MethodStyle, optional
+        Colours and markers (default :func:`method_styles` over the methods in rank order);
+        must cover every method and repeat no colour.
+    title : str, optional
+        Drawn above the diagram.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        On the Agg canvas. Every method's line carries the method's name as its ``gid``.
+
+    Raises
+    ------
+    MissingDependencyError
+        If matplotlib is not installed.
+    """
+    Figure, FigureCanvasAgg = _figure_class()
+    ranks = result.average_ranks
+    methods = [str(m) for m in ranks.index]
+    k = len(methods)
+    styles = dict(styles) if styles is not None else method_styles(methods)
+    _check_styles(styles, methods)
+    names = {m: (labels or {}).get(m, m) for m in methods}
+
+    n_left = (k + 1) // 2
+    left, right = methods[:n_left], methods[n_left:][::-1]  # right side: the worst hangs nearest the axis
+    label_width = max(len(name) for name in names.values()) * _CHAR
+    margin = max(1.0, label_width + 0.55)
+    width = max(_WIDTH, 2 * margin + 0.45 * (k - 1))
+    bars = [group for group in result.cliques if len(group) > 1]
+
+    y = 0.15 + (0.3 if title else 0.0)
+    cd_y = y + 0.25
+    axis_y = cd_y + 0.45
+    first_row = axis_y + 0.28 + _BAR_GAP * len(bars)
+    height = first_row + _ROW * (max(len(left), len(right)) - 1) + 0.55
+
+    figure = Figure(figsize=(width, height))
+    FigureCanvasAgg(figure)  # Agg whatever backend the user's session has selected
+    axes = figure.add_axes((0.0, 0.0, 1.0, 1.0))
+    axes.set_xlim(0.0, width)
+    axes.set_ylim(height, 0.0)
+    axes.set_axis_off()
+
+    def x_of(rank: float) -> float:
+        return margin + (rank - 1.0) / max(k - 1, 1) * (width - 2 * margin)
+
+    if title:
+        axes.text(width / 2, 0.15, title, ha="center", va="top", fontsize="large")
+
+    # the critical difference, anchored at rank 1
+    cd_end = min(1.0 + result.cd, float(max(k, 2)))
+    axes.plot([x_of(1.0), x_of(cd_end)], [cd_y, cd_y], color="black", linewidth=1.2)
+    for x in (x_of(1.0), x_of(cd_end)):
+        axes.plot([x, x], [cd_y - 0.05, cd_y + 0.05], color="black", linewidth=1.2)
+    axes.text((x_of(1.0) + x_of(cd_end)) / 2, cd_y - 0.07, f"CD = {result.cd:.2f}", ha="center", va="bottom",
+              fontsize="small")
+
+    # the rank axis with ticks at every half rank, labelled at the integers
+    axes.plot([x_of(1.0), x_of(float(k))], [axis_y, axis_y], color="black", linewidth=1.2)
+    for step in range(2 * (k - 1) + 1):
+        rank = 1.0 + step / 2
+        tall = step % 2 == 0
+        axes.plot([x_of(rank)] * 2, [axis_y - (0.1 if tall else 0.05), axis_y], color="black", linewidth=1.0)
+        if tall:
+            axes.text(x_of(rank), axis_y - 0.12, f"{rank:g}", ha="center", va="bottom", fontsize="small")
+
+    # the cliques: thick bars a little wider than the ranks they join
+    for index, group in enumerate(bars):
+        bar_y = axis_y + 0.2 + _BAR_GAP * index
+        low, high = ranks[list(group)].min(), ranks[list(group)].max()
+        axes.plot([x_of(low) - 0.06, x_of(high) + 0.06], [bar_y, bar_y], color="black", linewidth=3.5,
+                  solid_capstyle="round")
+
+    for side, hanging in (("left", left), ("right", right)):
+        edge = margin - 0.25 if side == "left" else width - margin + 0.25
+        for row, method in enumerate(hanging):
+            x, row_y = x_of(float(ranks[method])), first_row + _ROW * row
+            style = styles[method]
+            line = axes.plot([x, x, edge], [axis_y, row_y, row_y], color=style.color, linewidth=1.3)[0]
+            line.set_gid(f"line:{method}")
+            point = axes.plot([x], [row_y], color=style.color, marker=style.marker, markersize=6,
+                              linestyle="none")[0]
+            point.set_gid(method)
+            outside = -0.08 if side == "left" else 0.08
+            axes.text(edge + outside, row_y, names[method], ha="right" if side == "left" else "left",
+                      va="center", color=style.color)
+            axes.text(edge + (0.04 if side == "left" else -0.04), row_y - 0.03, f"{ranks[method]:.2f}",
+                      ha="left" if side == "left" else "right", va="bottom", fontsize="x-small")
+
+    axes.text(width / 2, height - 0.12, _footnote(result), ha="center", va="bottom", fontsize="x-small",
+              color="0.3")
+    return figure
+
+
+def _check_styles(styles: Mapping[str, MethodStyle], methods: Sequence[str]) -> None:
+    missing = [m for m in methods if m not in styles]
+    if missing:
+        raise InvalidInputError(f"no style for method(s) {', '.join(missing)}")
+    colors = [styles[m].color.lower() for m in methods]
+    if len(set(colors)) != len(colors):
+        raise InvalidInputError("two methods of one diagram share a colour; give every method its own")
+
+
+def _footnote(result: RankingResult) -> str:
+    friedman = result.friedman
+    text = (f"N = {result.n_datasets} datasets, k = {result.n_methods} methods; Friedman p = {friedman.chi2_p_value:.2g}, "
+            f"Iman-Davenport p = {friedman.f_p_value:.2g}; Nemenyi α = {result.alpha:g}")
+    if not result.rejects_null:
+        text += " (Friedman test not significant)"
+    return text
+
+
+def file_stem(name: str) -> str:
+    """``name`` as a portable file stem: characters other than ASCII letters, digits, ``.``,
+    ``_`` and ``-`` become ``-`` (scenario names are user-defined and may hold anything)."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")
+    return stem or "cd"
+
+
+def write_cd_diagram(
+    result: RankingResult,
+    out_dir: str | os.PathLike,
+    name: str,
+    *,
+    formats: Sequence[str] = CD_FORMATS,
+    labels: Mapping[str, str] | None = None,
+    styles: Mapping[str, MethodStyle] | None = None,
+    title: str | None = None,
+) -> list[Path]:
+    """Draw the diagram and write it as ``<out_dir>/<name>.<format>`` for every format.
+
+    Parameters
+    ----------
+    result : RankingResult
+    out_dir : path
+        Created if needed.
+    name : str
+        The file stem; characters unsafe in a file name become ``-``.
+    formats : sequence of {"png", "pdf", "svg"}, default all three
+    labels, styles, title
+        As in :func:`draw_cd_diagram`.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written, in the order of ``formats``. PDF and SVG carry no creation date,
+        so the same ranking writes the same bytes.
+
+    Raises
+    ------
+    MissingDependencyError
+        If matplotlib is not installed.
+    """
+    unknown = [f for f in formats if f not in CD_FORMATS]
+    if unknown or not formats:
+        raise InvalidInputError(f"unknown figure format(s) {unknown or formats}; choose from {', '.join(CD_FORMATS)}")
+    figure = draw_cd_diagram(result, labels=labels, styles=styles, title=title)
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for fmt in formats:
+        path = folder / f"{file_stem(name)}.{fmt}"
+        metadata = {"png": None, "pdf": {"CreationDate": None}, "svg": {"Date": None}}[fmt]
+        figure.savefig(path, format=fmt, dpi=DPI, metadata=metadata)
+        logger.info("wrote figure %s", path)
+        paths.append(path)
+    return paths
