@@ -42,6 +42,7 @@ _WIDTH = 7.0
 _ROW = 0.24  # vertical distance between two methods on one side
 _BAR_GAP = 0.09  # vertical distance between two clique bars
 _CHAR = 0.075  # approximate width of one label character at the label font size
+_EDGE_GAP = 0.45  # from the axis' ends to the labels: room for a rank number such as "1.00"
 
 
 @dataclass(frozen=True)
@@ -142,7 +143,7 @@ def draw_cd_diagram(
     n_left = (k + 1) // 2
     left, right = methods[:n_left], methods[n_left:][::-1]  # right side: the worst hangs nearest the axis
     label_width = max(len(name) for name in names.values()) * _CHAR
-    margin = max(1.0, label_width + 0.55)
+    margin = max(1.2, label_width + _EDGE_GAP + 0.3)
     width = max(_WIDTH, 2 * margin + 0.45 * (k - 1))
     bars = [group for group in result.cliques if len(group) > 1]
 
@@ -190,7 +191,7 @@ def draw_cd_diagram(
                   solid_capstyle="round")
 
     for side, hanging in (("left", left), ("right", right)):
-        edge = margin - 0.25 if side == "left" else width - margin + 0.25
+        edge = margin - _EDGE_GAP if side == "left" else width - margin + _EDGE_GAP
         for row, method in enumerate(hanging):
             x, row_y = x_of(float(ranks[method])), first_row + _ROW * row
             style = styles[method]
