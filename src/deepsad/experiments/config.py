@@ -33,6 +33,10 @@ Top-level keys (all but ``experiment``, ``datasets`` and ``methods`` optional)::
     max_samples = 1000                 # tabular: stratified random subset of the dataset
                                        # before the split (quick runs); absent = all
     max_per_class = 500                # images: at most this many images per class and split
+    keep_all_anomalies = false         # tabular: true keeps every training sample (the
+                                       # "polluted" draw); needs gamma_l = gamma_p = 0 and:
+    labeled_anomaly_fraction = 0.1     # share of the training split's anomalies labeled -1
+                                       # (round half up, at least one; the rest unlabeled)
 
     [preprocessing]
     standardize = true                 # tabular: zero mean, unit variance (training statistics)
@@ -41,7 +45,10 @@ Top-level keys (all but ``experiment``, ``datasets`` and ``methods`` optional)::
     cardio = { type = "mlp", hidden_sizes = [32, 16], rep_dim = 8 }
 
     [training]                         # defaults for every method that has these parameters
-    epochs = 150                       # (Deep SAD, Deep SVDD, supervised, SS-DGM, ...)
+    epochs = 150                       # (Deep SAD, Deep SVDD, supervised, SS-DGM, ...);
+                                       # keys a present table leaves out are the paper's
+                                       # (TRAINING_DEFAULTS); without the table each method
+                                       # keeps its own defaults
     lr = 1e-4
     lr_milestones = [50]
     weight_decay = 1e-6
@@ -52,13 +59,19 @@ Top-level keys (all but ``experiment``, ``datasets`` and ``methods`` optional)::
     epochs = 150                       # (pretrain_*), the hybrids' encoder, and the CAE
     lr = 1e-4                          # baseline's own training
     lr_milestones = [50]
-    weight_decay = 5e-4
+    weight_decay = 5e-4                # (same rule: AUTOENCODER_DEFAULTS, or none at all)
 
     [methods.ocsvm]                    # one table per method (deepsad.methods names);
     selection = "paper-test-subset"    # keys are the detector's parameters, plus:
     grid = { gamma = [0.125, 1.0], nu = [0.1] }
     only_at = [0.0]                    # run only at these sweep values
     # skip_at = [0.0]                  # or: not at these sweep values
+    max_train_samples = 10000          # fit on at most this many training samples
+    seeds = [0, 1, 2]                  # run only at these of the config's seeds
+
+    [methods.deepsad-paper]            # a second setting of one detector: the table's name
+    method = "deepsad"                 # labels its rows, `method` names the detector
+    network = "paper"
 
     [profiles.quick]                   # overlay, merged into the above for --profile quick
     seeds = [0]
@@ -68,8 +81,23 @@ Reserved method keys: ``selection`` (``"fixed"``, ``"paper-test-subset"`` or
 ``"train-validation"``, see :mod:`deepsad.baselines.selection`), ``grid`` (candidates;
 for ``hybrid-*`` methods they are parameters of the shallow method), ``selection_fraction``
 (0.1), ``exclude_from_evaluation`` (false), ``validation_fraction`` (0.2), ``fallback``
-(parameters used when the selection set lacks a class), ``only_at``, ``skip_at``. The
-runner sets ``random_state`` (from the seed), ``verbose`` and a hybrid's ``autoencoder``.
+(parameters used when the selection set lacks a class), ``only_at``, ``skip_at``,
+``method``, ``max_train_samples``, ``seeds``. The runner sets ``random_state`` (from the
+seed), ``verbose`` and a hybrid's ``autoencoder``.
+
+* ``method``: the detector (a :func:`deepsad.methods.method_names` name) when the table's
+  name is a label of its own, so that one config runs several settings of one detector
+  (``[methods.deepsad-paper] method = "deepsad"``). The label names the rows in the
+  results and reports; the parameters are checked against the detector's.
+* ``max_train_samples``: fit the method on a random subset of at most this many training
+  samples (for the slow kernel methods and large datasets), stratified by semi-label in
+  proportion (round half up, at least one of each label present), except that labeled
+  anomalies are kept whole while they fit. Drawn from the task's seed, so every method
+  with the same cap sees the same subset; the test set stays whole. Stored with every
+  row (``max_train_samples``, ``n_train``) and part of the task's hash only when set.
+* ``seeds``: run the method only at these of the config's seeds (the others are skipped;
+  an empty overlap is an error). Not part of the hash: a task's result does not depend
+  on which other seeds run.
 
 Precedence of a method's parameters, lowest first: the detector's defaults, ``[training]``
 (each key for the methods that have that parameter; ``cae`` takes ``[autoencoder]``
@@ -132,7 +160,12 @@ SCENARIO_DEFAULTS: dict[str, Any] = {
     "test_fraction": 0.4,
     "max_samples": None,
     "max_per_class": None,
+    "keep_all_anomalies": False,
+    "labeled_anomaly_fraction": None,
 }
+#: Scenario keys left out of the resolved config while they have their default, so that
+#: configs that do not use them keep their hash.
+_OPTIONAL_SCENARIO_KEYS: tuple[str, ...] = ("keep_all_anomalies", "labeled_anomaly_fraction")
 PREPROCESSING_DEFAULTS: dict[str, Any] = {"standardize": True}
 #: The paper's schedule (Appendix E), used where a config leaves a key out.
 TRAINING_DEFAULTS: dict[str, Any] = {
@@ -142,7 +175,7 @@ TRAINING_DEFAULTS: dict[str, Any] = {
 AUTOENCODER_DEFAULTS: dict[str, Any] = {"epochs": 150, "lr": 1e-4, "lr_milestones": [50], "weight_decay": 5e-4}
 METHOD_RESERVED_KEYS: tuple[str, ...] = (
     "selection", "grid", "selection_fraction", "exclude_from_evaluation", "validation_fraction",
-    "fallback", "only_at", "skip_at",
+    "fallback", "only_at", "skip_at", "method", "max_train_samples", "seeds",
 )
 #: Detector parameters the runner owns.
 RUNNER_PARAMETERS: tuple[str, ...] = ("random_state", "verbose", "autoencoder")
@@ -199,7 +232,7 @@ class MethodSpec:
     Attributes
     ----------
     name : str
-        A :func:`deepsad.methods.method_names` name.
+        The method's label: the ``[methods.<name>]`` table, stored as the rows' method.
     params : dict
         Detector parameters given in the method's table (not yet merged with defaults).
     selection : SelectionSpec
@@ -208,6 +241,13 @@ class MethodSpec:
     available : bool
         False when the method's class is not part of this build; its tasks then fail
         with that error rather than the whole config being refused.
+    detector : str
+        The :func:`deepsad.methods.method_names` name of the detector (``name`` unless the
+        table sets ``method``).
+    max_train_samples : int or None
+        Cap on the training samples the method is fitted on.
+    seeds : tuple of int or None
+        The config's seeds the method runs at (``None``: all).
     """
 
     name: str
@@ -216,6 +256,24 @@ class MethodSpec:
     only_at: tuple[float, ...] | None = None
     skip_at: tuple[float, ...] = ()
     available: bool = True
+    detector: str = ""
+    max_train_samples: int | None = None
+    seeds: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.detector:
+            object.__setattr__(self, "detector", self.name)
+
+    def run_spec(self) -> dict[str, Any]:
+        """What a task's result depends on besides the detector's parameters: the detector
+        when it is not the label, and the training cap when set (empty otherwise, so that
+        hashes of configs without them stay as they were)."""
+        spec: dict[str, Any] = {}
+        if self.detector != self.name:
+            spec["detector"] = self.detector
+        if self.max_train_samples is not None:
+            spec["max_train_samples"] = self.max_train_samples
+        return spec
 
     def runs_at(self, value: float | None) -> bool:
         """Whether the method runs at sweep value ``value`` (``None``: no sweep)."""
@@ -240,6 +298,8 @@ class ScenarioSpec:
     test_fraction: float = 0.4
     max_samples: int | None = None
     max_per_class: int | None = None
+    keep_all_anomalies: bool = False
+    labeled_anomaly_fraction: float | None = None
 
 
 @dataclass(frozen=True)
@@ -264,7 +324,9 @@ class ExperimentConfig:
     networks : dict of str to dict
         Network spec dicts per dataset (datasets absent use ``"auto"``).
     training, autoencoder : dict
-        Complete schedules (defaults filled in).
+        The schedules: with the table in the config, every key (those it leaves out
+        from :data:`TRAINING_DEFAULTS` / :data:`AUTOENCODER_DEFAULTS`, the paper's); without
+        it empty, so each method keeps its own defaults.
     methods : tuple of MethodSpec
         The enabled methods, in config order.
     resolved : dict
@@ -557,12 +619,15 @@ def _validate(data: dict[str, Any], profile: str, ctx: _Context, data_root: Any)
 
     networks = _networks(ctx, ctx.table(data, "networks"), datasets, parameter)
 
-    training = {**TRAINING_DEFAULTS, **ctx.table(data, "training")}
+    # a table fills what it leaves out with the paper's schedule (as the paper configs
+    # expect); no table at all leaves every method at its own defaults
+    training = {**TRAINING_DEFAULTS, **ctx.table(data, "training")} if "training" in data else {}
     ctx.check_keys(training, tuple(TRAINING_DEFAULTS), "[training]")
-    autoencoder = {**AUTOENCODER_DEFAULTS, **ctx.table(data, "autoencoder")}
+    autoencoder = {**AUTOENCODER_DEFAULTS, **ctx.table(data, "autoencoder")} if "autoencoder" in data else {}
     ctx.check_keys(autoencoder, tuple(AUTOENCODER_DEFAULTS), "[autoencoder]")
     for where, table in (("[training]", training), ("[autoencoder]", autoencoder)):
-        _schedule(ctx, table, where)
+        if table:
+            _schedule(ctx, table, where)
 
     methods_table = ctx.table(data, "methods")
     if not methods_table:
@@ -576,7 +641,7 @@ def _validate(data: dict[str, Any], profile: str, ctx: _Context, data_root: Any)
                 f"enabled_methods names {name!r}, which has no [methods.{name}] table; defined: {', '.join(methods_table)}"
             )
     methods = tuple(
-        _method(ctx, name, methods_table[name], parameter, values)
+        _method(ctx, name, methods_table[name], parameter, values, seeds)
         for name in methods_table
         if name in enabled
     )
@@ -586,14 +651,19 @@ def _validate(data: dict[str, Any], profile: str, ctx: _Context, data_root: Any)
         "datasets": list(datasets),
         "seeds": list(seeds),
         "sweep": {"parameter": parameter, "values": list(values)},
-        "scenario": {k: list(v) if isinstance(v, tuple) else v for k, v in scenario.__dict__.items()},
+        "scenario": {
+            k: list(v) if isinstance(v, tuple) else v for k, v in scenario.__dict__.items()
+            if not (k in _OPTIONAL_SCENARIO_KEYS and v == SCENARIO_DEFAULTS[k])
+        },
         "preprocessing": preprocessing,
         "networks": networks,
         "training": training,
         "autoencoder": autoencoder,
         "methods": {
             m.name: {"params": m.params, "selection": m.selection.to_dict(),
-                     "only_at": None if m.only_at is None else list(m.only_at), "skip_at": list(m.skip_at)}
+                     "only_at": None if m.only_at is None else list(m.only_at), "skip_at": list(m.skip_at),
+                     # named only when set, so that configs without them keep their hash
+                     **m.run_spec(), **({"seeds": list(m.seeds)} if m.seeds is not None else {})}
             for m in methods
         },
     }
@@ -646,6 +716,7 @@ def _scenario(ctx: _Context, table: dict[str, Any], parameter: str, kinds: Mappi
                         "use known_classes = 'random' to draw several (or to sweep k_l)")
     if s["max_known_classes"] is not None and s["known_classes"] != "each":
         raise ctx.error("[scenario] max_known_classes applies to known_classes = 'each' only")
+    keep_all, fraction = _keep_all(ctx, s, parameter, has_images)
     return ScenarioSpec(
         gamma_l=ctx.number(s["gamma_l"], "[scenario] gamma_l", low=0.0, high=1.0),
         gamma_p=ctx.number(s["gamma_p"], "[scenario] gamma_p", low=0.0, high=1.0),
@@ -657,7 +728,34 @@ def _scenario(ctx: _Context, table: dict[str, Any], parameter: str, kinds: Mappi
         test_fraction=ctx.number(s["test_fraction"], "[scenario] test_fraction", low=0.0, high=1.0),
         max_samples=ctx.optional_integer(s["max_samples"], "[scenario] max_samples", low=10),
         max_per_class=ctx.optional_integer(s["max_per_class"], "[scenario] max_per_class", low=2),
+        keep_all_anomalies=keep_all,
+        labeled_anomaly_fraction=fraction,
     )
+
+
+def _keep_all(ctx: _Context, s: Mapping[str, Any], parameter: str, has_images: bool) -> tuple[bool, float | None]:
+    """Validate the keep-all ("polluted") draw's keys: ``(keep_all_anomalies, labeled_anomaly_fraction)``."""
+    keep_all, fraction = s["keep_all_anomalies"], s["labeled_anomaly_fraction"]
+    if not isinstance(keep_all, bool):
+        raise ctx.error(f"[scenario] keep_all_anomalies must be true or false, got {keep_all!r}")
+    if not keep_all:
+        if fraction is not None:
+            raise ctx.error("[scenario] labeled_anomaly_fraction applies only with keep_all_anomalies = true "
+                            "(the default draw labels gamma_l of the training set)")
+        return False, None
+    if fraction is None:
+        raise ctx.error("[scenario] keep_all_anomalies = true needs labeled_anomaly_fraction "
+                        "(the share of the training anomalies labeled -1, e.g. 0.1)")
+    fraction = ctx.number(fraction, "[scenario] labeled_anomaly_fraction", low=0.0, high=1.0, high_inclusive=True)
+    if has_images:
+        raise ctx.error("[scenario] keep_all_anomalies applies to tabular benchmarks only; "
+                        "image scenarios set gamma_l and gamma_p")
+    if parameter in ("gamma_l", "gamma_p"):
+        raise ctx.error(f"[scenario] keep_all_anomalies keeps every training sample, so {parameter} cannot be swept")
+    if s["gamma_l"] or s["gamma_p"]:
+        raise ctx.error(f"[scenario] keep_all_anomalies keeps every training sample, so gamma_l and gamma_p must be 0 "
+                        f"(got gamma_l = {s['gamma_l']}, gamma_p = {s['gamma_p']}); labeled_anomaly_fraction sets the labels")
+    return True, fraction
 
 
 def _networks(ctx: _Context, table: dict[str, Any], datasets: list[str], parameter: str) -> dict[str, dict[str, Any]]:
@@ -694,27 +792,36 @@ def _schedule(ctx: _Context, table: dict[str, Any], where: str) -> None:
         raise ctx.error(f"{where} device must be a string such as 'auto', 'cpu' or 'cuda'")
 
 
-def _method(ctx: _Context, name: str, table: Any, parameter: str, values: tuple[float, ...]) -> MethodSpec:
+def _method(
+    ctx: _Context, name: str, table: Any, parameter: str, values: tuple[float, ...], seeds: tuple[int, ...]
+) -> MethodSpec:
     from deepsad.methods import check_method, parameter_names
 
-    try:
-        check_method(name)
-    except InvalidInputError as error:
-        raise ctx.error(f"[methods.{name}]: {error}") from None
     if not isinstance(table, Mapping):
         raise ctx.error(f"[methods.{name}] must be a table")
     table = dict(table)
+    detector = table.get("method", name)
+    if "method" in table:
+        if not isinstance(detector, str):
+            raise ctx.error(f"[methods.{name}] method must name a detector, got {detector!r}")
+        if any(c in name for c in "/|= "):  # the label is part of every task key
+            raise ctx.error(f"method label {name!r} may not contain '/', '|', '=' or spaces")
+    try:
+        check_method(detector)
+    except InvalidInputError as error:
+        hint = "" if "method" in table else f" (or set method = \"<detector>\" to make {name!r} a label)"
+        raise ctx.error(f"[methods.{name}]: {error}{hint}") from None
     params = {k: v for k, v in table.items() if k not in METHOD_RESERVED_KEYS}
     owned = [k for k in params if k in RUNNER_PARAMETERS]
     if owned:
         raise ctx.error(f"[methods.{name}] sets {owned[0]!r}, which the runner sets (random_state comes from 'seeds')")
     try:
-        valid = parameter_names(name)
+        valid = parameter_names(detector)
         available = True
     except InvalidInputError as error:
         # e.g. a method whose module is not in this build: its tasks fail with this
         # message, the rest of the experiment still runs
-        logger.warning("%s: method %s cannot be checked: %s", ctx.source, name, error)
+        logger.warning("%s: method %s cannot be checked: %s", ctx.source, detector, error)
         valid, available = (), False
     if available:
         unknown = [k for k in params if k not in valid]
@@ -724,7 +831,7 @@ def _method(ctx: _Context, name: str, table: Any, parameter: str, values: tuple[
         if parameter == "eta" and "eta" not in valid:
             logger.warning("%s: method %s has no parameter eta; it runs unchanged at every eta", ctx.source, name)
 
-    selection = _selection(ctx, name, table, valid if available else None)
+    selection = _selection(ctx, name, detector, table, valid if available else None)
     only_at = table.get("only_at")
     skip_at = table.get("skip_at", [])
     if (only_at is not None or skip_at) and not parameter:
@@ -734,7 +841,16 @@ def _method(ctx: _Context, name: str, table: Any, parameter: str, values: tuple[
     for v in (only or ()) + skip:
         if not any(math.isclose(v, w, rel_tol=1e-9, abs_tol=1e-12) for w in values):
             raise ctx.error(f"[methods.{name}] only_at/skip_at value {v!r} is not a sweep value ({list(values)})")
-    spec = MethodSpec(name=name, params=params, selection=selection, only_at=only, skip_at=skip, available=available)
+    max_train = ctx.optional_integer(table.get("max_train_samples"), f"[methods.{name}] max_train_samples", low=2)
+    method_seeds = None
+    if "seeds" in table:
+        method_seeds = tuple(s for s in ctx.int_list(table["seeds"], f"[methods.{name}] seeds") if s in seeds)
+        if not method_seeds:
+            raise ctx.error(f"[methods.{name}] seeds {table['seeds']} name none of the config's seeds {list(seeds)}")
+        # the config's order, so that tasks sort the same way with and without the key
+        method_seeds = tuple(s for s in seeds if s in method_seeds)
+    spec = MethodSpec(name=name, params=params, selection=selection, only_at=only, skip_at=skip, available=available,
+                      detector=detector, max_train_samples=max_train, seeds=method_seeds)
     if available:
         _check_constructible(ctx, spec)
     return spec
@@ -746,7 +862,9 @@ def _list(ctx: _Context, value: Any, name: str, key: str) -> list[Any]:
     return value
 
 
-def _selection(ctx: _Context, name: str, table: Mapping[str, Any], valid: Sequence[str] | None) -> SelectionSpec:
+def _selection(
+    ctx: _Context, name: str, detector: str, table: Mapping[str, Any], valid: Sequence[str] | None
+) -> SelectionSpec:
     protocol = table.get("selection", "fixed")
     if protocol not in SELECTION_PROTOCOLS:
         raise ctx.error(f"[methods.{name}] unknown selection {protocol!r}; valid: {', '.join(SELECTION_PROTOCOLS)}")
@@ -762,11 +880,11 @@ def _selection(ctx: _Context, name: str, table: Mapping[str, Any], valid: Sequen
     if not grid:
         raise ctx.error(f"[methods.{name}] selection {protocol!r} needs a non-empty grid")
     if valid is not None:
-        shallow_names = _shallow_parameter_names(name)
+        shallow_names = _shallow_parameter_names(detector)
         allowed = shallow_names if shallow_names is not None else tuple(k for k in valid if k not in RUNNER_PARAMETERS)
         for key in grid:
             if key not in allowed:
-                what = f"the shallow method {name.removeprefix('hybrid-')}" if shallow_names is not None else name
+                what = f"the shallow method {detector.removeprefix('hybrid-')}" if shallow_names is not None else detector
                 raise ctx.error(f"unknown grid key {key!r} in [methods.{name}] (a parameter of {what}); valid: {', '.join(allowed)}")
     candidates: dict[str, tuple[Any, ...]] = {}
     for key, options in grid.items():
@@ -779,7 +897,7 @@ def _selection(ctx: _Context, name: str, table: Mapping[str, Any], valid: Sequen
     if fallback is None:
         from deepsad.baselines.selection import FALLBACK_PARAMS
 
-        fallback = FALLBACK_PARAMS.get(name.removeprefix("hybrid-"))
+        fallback = FALLBACK_PARAMS.get(detector.removeprefix("hybrid-"))
     exclude = table.get("exclude_from_evaluation", False)
     if not isinstance(exclude, bool):
         raise ctx.error(f"[methods.{name}] exclude_from_evaluation must be true or false")
@@ -809,13 +927,13 @@ def _check_constructible(ctx: _Context, spec: MethodSpec) -> None:
     from deepsad.methods import make_detector
 
     params = dict(spec.params)
-    if spec.name.startswith("hybrid-") and spec.selection.grid:
+    if spec.detector.startswith("hybrid-") and spec.selection.grid:
         first = {k: v[0] for k, v in spec.selection.grid.items()}
         params["shallow_params"] = {**dict(params.get("shallow_params") or {}), **first}
     elif spec.selection.grid:
         params.update({k: v[0] for k, v in spec.selection.grid.items()})
     try:
-        make_detector(spec.name, params)
+        make_detector(spec.detector, params)
     except InvalidInputError as error:
         raise ctx.error(f"[methods.{spec.name}]: {error}") from None
     except TypeError as error:  # a constructor that rejects a value type

@@ -49,12 +49,13 @@ class Task:
     Attributes
     ----------
     experiment, profile, dataset : str
-    dataset_kind : {"images", "odds", "tabular"}
+    dataset_kind : {"images", "odds", "benchmark", "tabular"}
     parameter : str
         The swept parameter (``""`` for none).
     value : float
         Its value in this cell (without a sweep: the scenario's ``gamma_l``).
     method : str
+        The method's label (its ``[methods.<label>]`` table).
     seed : int
     normal_class : int or None
         Images only.
@@ -80,6 +81,16 @@ class Task:
     available : bool
         False when the method's class is missing from this build.
     task_key, setup_key, config_hash, group_key : str
+    detector : str
+        The :func:`deepsad.methods.method_names` name of the detector (``method`` unless
+        the label names another one).
+    max_train_samples : int or None
+        Cap on the training samples the method is fitted on (see
+        :func:`deepsad.experiments.runner.cap_training_set`).
+    keep_all_anomalies : bool
+    labeled_anomaly_fraction : float or None
+        Tabular benchmarks: the keep-all ("polluted") draw and its labeled share (see
+        :func:`deepsad.data.scenarios.sample_odds_scenario`).
     """
 
     experiment: str
@@ -108,10 +119,18 @@ class Task:
     setup_key: str = ""
     config_hash: str = ""
     group_key: str = ""
+    detector: str = ""
+    max_train_samples: int | None = None
+    keep_all_anomalies: bool = False
+    labeled_anomaly_fraction: float | None = None
+
+    def __post_init__(self) -> None:
+        if not self.detector:
+            object.__setattr__(self, "detector", self.method)
 
     def data_spec(self) -> dict[str, Any]:
         """What decides the training and test data (equal for all tasks of a group)."""
-        return {
+        spec = {
             "dataset": self.dataset,
             "kind": self.dataset_kind,
             "seed": self.seed,
@@ -125,6 +144,10 @@ class Task:
             "max_per_class": self.max_per_class,
             "standardize": self.standardize,
         }
+        if self.keep_all_anomalies:  # named only when used, so other data keep their hash
+            spec["keep_all_anomalies"] = True
+            spec["labeled_anomaly_fraction"] = self.labeled_anomaly_fraction
+        return spec
 
     @property
     def rep_dim(self) -> int | None:
@@ -210,19 +233,26 @@ def network_for(config: ExperimentConfig, dataset: str, parameter: str, value: f
     return network
 
 
+def _shared_training(config: ExperimentConfig) -> dict[str, Any]:
+    """``batch_size`` and ``device`` of [training], which the autoencoder shares (none
+    without a [training] table: the detectors' defaults)."""
+    return {key: config.training[key] for key in ("batch_size", "device") if key in config.training}
+
+
 def autoencoder_settings(config: ExperimentConfig, dataset: str, parameter: str, value: float | None) -> dict[str, Any]:
-    """The pretraining autoencoder's settings as DeepSVDD parameters."""
+    """The pretraining autoencoder's settings as DeepSVDD parameters.
+
+    Keys a config without [autoencoder] / [training] tables leaves out keep DeepSVDD's
+    defaults.
+    """
     ae = config.autoencoder
-    return {
-        "network": network_for(config, dataset, parameter, value) or "auto",
-        "pretrain_epochs": ae["epochs"],
-        "pretrain_lr": ae["lr"],
-        "pretrain_lr_milestones": list(ae["lr_milestones"]),
-        "pretrain_weight_decay": ae["weight_decay"],
-        "batch_size": config.training["batch_size"],
-        "output_activation": "auto",
-        "device": config.training["device"],
-    }
+    settings: dict[str, Any] = {"network": network_for(config, dataset, parameter, value) or "auto"}
+    for key in ("epochs", "lr", "lr_milestones", "weight_decay"):
+        if key in ae:
+            settings[f"pretrain_{key}"] = list(ae[key]) if key == "lr_milestones" else ae[key]
+    settings["output_activation"] = "auto"
+    settings.update(_shared_training(config))
+    return settings
 
 
 #: Methods whose network is Deep SAD's phi, so that [networks] applies to them (SS-DGM
@@ -236,11 +266,11 @@ def method_params(
     """A method's detector parameters in one cell (precedence: see :mod:`deepsad.experiments.config`)."""
     from deepsad.methods import parameter_names
 
-    names = set(parameter_names(method.name)) if method.available else set()
+    names = set(parameter_names(method.detector)) if method.available else set()
     params: dict[str, Any] = {}
-    if method.name == "cae":
+    if method.detector == "cae":
         # the CAE baseline is the autoencoder, trained on its schedule
-        source = {**config.autoencoder, "batch_size": config.training["batch_size"], "device": config.training["device"]}
+        source = {**config.autoencoder, **_shared_training(config)}
     else:
         source = dict(config.training)
     params.update({k: copy.deepcopy(v) for k, v in source.items() if k in names})
@@ -248,7 +278,7 @@ def method_params(
         if f"pretrain_{key}" in names:
             params[f"pretrain_{key}"] = copy.deepcopy(v)
     network = network_for(config, dataset, parameter, value)
-    if network is not None and "network" in names and method.name in NETWORK_METHODS:
+    if network is not None and "network" in names and method.detector in NETWORK_METHODS:
         params["network"] = network
     params.update(copy.deepcopy(method.params))
     if parameter == "eta" and "eta" in names and value is not None:
@@ -297,15 +327,18 @@ def expand(config: ExperimentConfig, *, data_root: Any = None) -> list[Task]:
             for method in config.methods:
                 if not method.runs_at(value):
                     continue
+                method_setups = setups if method.seeds is None else [s for s in setups if s[2] in method.seeds]
                 # shared, read-only, by the cell's tasks (copying them per task costs seconds
                 # for the 17550 tasks of Table 4)
                 params = method_params(config, method, dataset, config.parameter, value)
                 method_hash = stable_hash({
                     "method": method.name, "params": params, "selection": method.selection.to_dict(),
                     "parameter": config.parameter, "value": value,
-                    "autoencoder": ae if method.name.startswith("hybrid-") else None,
+                    "autoencoder": ae if method.detector.startswith("hybrid-") else None,
                 })
-                for normal, known, seed in setups:
+                if method.run_spec():  # a variant's detector, a training cap: hashed only when set
+                    method_hash = stable_hash({"method": method_hash, **method.run_spec()})
+                for normal, known, seed in method_setups:
                     tasks.append(_make_task(
                         config, dataset, kind, value, method, params, ae, normal, known, seed, gamma_l, gamma_p, k_l,
                         method_hash, ae_hash,
@@ -357,6 +390,10 @@ def _make_task(
         selection=method.selection.to_dict(),
         autoencoder=ae,
         available=method.available,
+        detector=method.detector,
+        max_train_samples=method.max_train_samples,
+        keep_all_anomalies=scenario.keep_all_anomalies and kind != "images",
+        labeled_anomaly_fraction=scenario.labeled_anomaly_fraction if kind != "images" else None,
     )
     s_key = setup_key(normal, known, seed)
     cell = f"{config.parameter}={format_value(config.parameter, cell_value)}/" if config.parameter else ""

@@ -260,6 +260,7 @@ def prepare_data(task: Task, data_root: str | None) -> PreparedData:
             subsample = {"max_samples": task.max_samples, "kept": int(pos.size), "of": int(y_all.size)}
         draw = sample_odds_scenario(
             y_all[pos], gamma_l=task.gamma_l, gamma_p=task.gamma_p, test_fraction=task.test_fraction,
+            keep_all_anomalies=task.keep_all_anomalies, labeled_anomaly_fraction=task.labeled_anomaly_fraction,
             rng=rng, seed=task.seed,
         )
         X_train = X_all[pos[draw.train_indices]]
@@ -282,6 +283,62 @@ def prepare_data(task: Task, data_root: str | None) -> PreparedData:
         X_test=X_test,
         y_test=draw.test_ground_truth.astype(np.int8),
         summary=summary,
+    )
+
+
+def _cap_rng(seed: int) -> np.random.Generator:
+    # a stream of its own (not the scenario's or the quick profiles' subsampling)
+    return np.random.default_rng([seed, 0xCA9])
+
+
+def cap_training_set(data: PreparedData, limit: int, seed: int) -> PreparedData:
+    """At most ``limit`` training samples of ``data`` (a method's ``max_train_samples``).
+
+    Labeled anomalies are kept whole while they fit (they are the scarce signal; at most
+    half the cap goes to them); the rest of the cap is shared among the semi-label groups
+    in proportion to their sizes (round half up, at least one of a non-empty group).
+    Drawn from ``seed`` alone, so every method with the same cap fits on the same
+    subset of a setup. The test set is untouched.
+
+    Parameters
+    ----------
+    data : PreparedData
+    limit : int
+        At least 2.
+    seed : int
+        The task's seed.
+
+    Returns
+    -------
+    PreparedData
+        ``data`` itself when it holds at most ``limit`` training samples; otherwise a
+        copy whose summary gains ``train_cap`` (``max_train_samples``, ``kept``, ``of``,
+        and the kept count per semi-label).
+    """
+    n = int(data.y_train.size)
+    if n <= limit:
+        return data
+    rng = _cap_rng(seed)
+    labels = data.y_train
+    anomalies = np.flatnonzero(labels == -1)
+    others = np.flatnonzero(labels != -1)
+    n_anomaly = min(anomalies.size, limit // 2)
+    chosen = anomalies if n_anomaly == anomalies.size else rng.choice(anomalies, size=n_anomaly, replace=False)
+    room = limit - n_anomaly
+    if others.size > room:
+        others = others[_stratified_subset(labels[others], room, rng, per_group=False)]
+        if others.size > room:  # rounding small groups up can overshoot by one per group
+            others = np.sort(rng.choice(others, size=room, replace=False))
+    positions = np.sort(np.concatenate([chosen, others])).astype(np.int64)
+    values, counts = np.unique(labels[positions], return_counts=True)
+    summary = dict(data.summary)
+    summary["train_cap"] = {
+        "max_train_samples": int(limit), "kept": int(positions.size), "of": n,
+        "per_label": {str(int(v)): int(c) for v, c in zip(values, counts)},
+    }
+    return PreparedData(
+        X_train=np.ascontiguousarray(data.X_train[positions]), y_train=labels[positions],
+        X_test=data.X_test, y_test=data.y_test, summary=summary,
     )
 
 
@@ -554,7 +611,9 @@ def run_task(task: Task, data: PreparedData, context: RunContext) -> dict[str, A
         A result row (see :data:`deepsad.experiments.store.TASK_COLUMNS`): status
         ``done`` with AUC and average precision, or ``failed`` with the error.
     """
-    data = _input_view(task.method, data)
+    data = _input_view(task.detector, data)
+    if task.max_train_samples is not None:
+        data = cap_training_set(data, task.max_train_samples, task.seed)
     row = start_row(task, data)
     state = _TaskState(cache=process_cache(context))
     started = time.perf_counter()
@@ -628,7 +687,7 @@ def _fit(task: Task, data: PreparedData, state: _TaskState) -> tuple[Any, dict[s
     selection record and the test positions to evaluate on."""
     from deepsad.methods import make_detector
 
-    name = task.method
+    name = task.detector  # a method label ([methods.deepsad-paper]) names its detector
     base = _with_runner_params(name, task.params, task.seed)
     source = _hybrid_source(task, data, state) if name.startswith("hybrid-") else None
 
@@ -712,6 +771,8 @@ def _row_skeleton(task: Task) -> dict[str, Any]:
         "parameter": task.parameter,
         "value": task.value,
         "method": task.method,
+        "detector": task.detector,
+        "max_train_samples": task.max_train_samples,
         "setup_key": task.setup_key,
         "seed": task.seed,
         "normal_class": task.normal_class,

@@ -57,9 +57,11 @@ STACKABLE_METHODS = ("deepsad", "deepsvdd")
 
 def stack_key(task: Task) -> str | None:
     """What tasks must share to be stacked together; ``None`` if the task cannot be stacked."""
-    if task.method not in STACKABLE_METHODS or task.selection.get("protocol") != "fixed" or not task.available:
+    if task.detector not in STACKABLE_METHODS or task.selection.get("protocol") != "fixed" or not task.available:
         return None
-    if task.method == "deepsvdd" and task.params.get("objective", "one-class") != "one-class":
+    if task.detector == "deepsvdd" and task.params.get("objective", "one-class") != "one-class":
+        return None
+    if task.max_train_samples is not None:  # its training set is a per-task subset (runner.cap_training_set)
         return None
     if task.params.get("precision", "float32") != "float32":  # fit_stacked trains in float32 only
         return None
@@ -122,7 +124,7 @@ def iter_stack_unit(tasks: Sequence[Task], context: RunContext) -> Iterator[dict
     bundles: dict[tuple[str, str, tuple[int, ...]], list[Task]] = {}
     for task in runnable:
         shape = tuple(data[task.group_key].X_train.shape)
-        bundles.setdefault((task.method, canonical_json(task.params), shape), []).append(task)
+        bundles.setdefault((task.detector, canonical_json(task.params), shape), []).append(task)
     # the unit's autoencoders by cache key: Deep SVDD's stack reuses Deep SAD's even when
     # the process's memory cache is too small to hold a whole stack
     pretrained: dict[str, Any] = {}
@@ -149,7 +151,7 @@ def _run_stacked(tasks: Sequence[Task], data: Sequence[PreparedData], context: R
     rows = [start_row(task, prepared) for task, prepared in zip(tasks, data)]
     cache = process_cache(context)
     states = [_TaskState(cache=cache) for _ in tasks]
-    estimators = [make_detector(task.method, _with_runner_params(task.method, task.params, task.seed)) for task in tasks]
+    estimators = [make_detector(task.detector, _with_runner_params(task.detector, task.params, task.seed)) for task in tasks]
     settings = autoencoder_settings(estimators[0])
     autoencoders = None
     if settings is not None:

@@ -18,8 +18,10 @@ Schema (``SCHEMA_VERSION`` 1)
     task counts.
 ``tasks``
     One row per task, the columns of :data:`TASK_COLUMNS`: the task's identity
-    (``task_key``, experiment, dataset, parameter, value, method, setup_key, seed,
-    normal_class, known_classes, gamma_l, gamma_p, k_l, eta, rep_dim), the outcome
+    (``task_key``, experiment, dataset, parameter, value, method (the config's label),
+    detector (the :mod:`deepsad.methods` name), max_train_samples (the method's training
+    cap, if any), setup_key, seed, normal_class, known_classes, gamma_l, gamma_p, k_l,
+    eta, rep_dim), the outcome
     (status ``done``/``failed``, auc, average_precision, fit_seconds, score_seconds,
     pretrain_seconds, n_train, n_test, n_eval, error and traceback of a failed task),
     how it was obtained (config_hash, params, selection, selection_protocol,
@@ -59,6 +61,8 @@ TASK_COLUMNS: tuple[tuple[str, str], ...] = (
     ("parameter", "TEXT NOT NULL"),
     ("value", "REAL"),
     ("method", "TEXT NOT NULL"),
+    ("detector", "TEXT"),
+    ("max_train_samples", "INTEGER"),
     ("setup_key", "TEXT NOT NULL"),
     ("seed", "INTEGER NOT NULL"),
     ("normal_class", "INTEGER"),
@@ -94,10 +98,14 @@ TASK_COLUMNS: tuple[tuple[str, str], ...] = (
     ("finished_at", "TEXT"),
 )
 COLUMN_NAMES: tuple[str, ...] = tuple(name for name, _ in TASK_COLUMNS)
+#: Columns added after schema 1 was first released: files that lack them get them (empty)
+#: when opened, which older deepsad versions still read (they select their columns by name).
+ADDED_COLUMNS: tuple[str, ...] = ("detector", "max_train_samples")
 JSON_COLUMNS: tuple[str, ...] = ("params", "selection", "sampler_summary", "versions")
 _NUMERIC = ("value", "auc", "average_precision", "fit_seconds", "score_seconds", "pretrain_seconds", "gamma_l",
             "gamma_p", "eta")
-_INTEGER = ("seed", "normal_class", "k_l", "rep_dim", "n_train", "n_test", "n_eval", "pid", "threads", "run_id")
+_INTEGER = ("seed", "normal_class", "k_l", "rep_dim", "n_train", "n_test", "n_eval", "pid", "threads", "run_id",
+            "max_train_samples")
 
 _RUN_COLUMNS = (
     "experiment TEXT", "profile TEXT", "config_path TEXT", "config_hash TEXT", "config TEXT", "executor TEXT",
@@ -297,6 +305,7 @@ def _connect(path: Path, *, create: bool) -> sqlite3.Connection:
     try:
         if exists:
             _check_existing(conn, path)
+            _add_new_columns(conn)
         conn.execute("PRAGMA journal_mode = WAL")
         # NORMAL: a committed transaction survives the process being killed (it is in
         # the WAL); only an OS crash can lose the last ones, never corrupt the file
@@ -331,9 +340,22 @@ def _check_existing(conn: sqlite3.Connection, path: Path) -> None:
             f"{path} was written by a newer deepsad (results schema {version}, this version reads {SCHEMA_VERSION}); {hint}"
         )
     columns = {row[1] for row in conn.execute("PRAGMA table_info(tasks)")}
-    missing = [c for c in COLUMN_NAMES if c not in columns]
+    missing = [c for c in COLUMN_NAMES if c not in columns and c not in ADDED_COLUMNS]
     if missing:
         raise ResultsFileError(f"{path}: the tasks table lacks column(s) {', '.join(missing)}; {hint}")
+
+
+def _add_new_columns(conn: sqlite3.Connection) -> None:
+    """Give a file written before :data:`ADDED_COLUMNS` existed those columns (NULL in old rows)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(tasks)")}
+    types = dict(TASK_COLUMNS)
+    for name in ADDED_COLUMNS:
+        if name not in columns:
+            try:
+                conn.execute(f"ALTER TABLE tasks ADD COLUMN {name} {types[name]}")
+            except sqlite3.OperationalError as error:
+                if "duplicate column" not in str(error):  # else another process added it just now
+                    raise ResultsFileError(f"cannot add column {name} to an older results file: {error}") from None
 
 
 def _create_schema(conn: sqlite3.Connection) -> None:

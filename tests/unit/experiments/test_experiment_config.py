@@ -109,11 +109,30 @@ def test_profiles_deep_merge():
 
 def test_defaults_filled_in():
     data = tiny()
-    del data["training"]
+    data["training"] = {"epochs": 10}
     config = config_from_dict(data)
-    assert config.training == {"epochs": 150, "lr": 1e-4, "lr_milestones": [50], "weight_decay": 1e-6,
+    # a [training] table fills what it leaves out with the paper's schedule
+    assert config.training == {"epochs": 10, "lr": 1e-4, "lr_milestones": [50], "weight_decay": 1e-6,
                                "batch_size": 200, "device": "auto"}
     assert config.scenario.test_fraction == 0.4 and config.standardize is True
+
+
+def test_without_schedule_tables_methods_keep_their_own_defaults():
+    from deepsad.experiments.grid import expand
+    from deepsad.methods import make_detector
+
+    data = tiny()
+    del data["training"]
+    del data["autoencoder"], data["networks"], data["profiles"]
+    data["methods"] = {"deepsad": {}, "cae": {}, "deepsvdd": {"epochs": 3}}
+    config = config_from_dict(data)
+    assert config.training == {} and config.autoencoder == {}
+    tasks = {t.method: t for t in expand(config)}
+    assert tasks["deepsad"].params == {}  # nothing injected: DeepSAD() as the library ships it
+    assert tasks["deepsvdd"].params == {"epochs": 3}
+    assert tasks["cae"].params == {}
+    assert tasks["deepsad"].autoencoder == {"network": "auto", "output_activation": "auto"}
+    make_detector("deepsvdd", tasks["deepsad"].autoencoder)  # still valid DeepSVDD parameters
 
 
 @pytest.mark.parametrize(
