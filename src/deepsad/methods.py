@@ -1,8 +1,9 @@
 """Every detector of the package by a stable name: the one table the CLI and the experiments use.
 
 Names: ``deepsad``, ``deepsvdd``, the shallow baselines ``ocsvm``, ``iforest``, ``kde``,
-``ssad``, the deep baselines ``cae``, ``supervised``, ``ssdgm``, and the hybrids
-``hybrid-<shallow>`` (a shallow method on autoencoder codes). Classes are imported on
+``ssad``, the deep baselines ``cae``, ``supervised``, ``ssdgm``, the hybrids
+``hybrid-<shallow>`` (a shallow method on autoencoder codes), and ``devnet`` (DevNet,
+Pang et al. 2019; not in the paper, a baseline of ours). Classes are imported on
 first use, so that importing this module does not import torch.
 """
 
@@ -25,17 +26,18 @@ _CLASSES: dict[str, tuple[str, str]] = {
     "cae": ("deepsad.baselines", "CAE"),
     "supervised": ("deepsad.baselines", "SupervisedClassifier"),
     "ssdgm": ("deepsad.baselines", "SSDGM"),
+    "devnet": ("deepsad.baselines", "DevNet"),
 }
 
 #: shallow methods that have a hybrid form
 HYBRID_SHALLOW = ("ocsvm", "iforest", "kde", "ssad")
 
 #: methods whose fit uses the semi-labels (the others validate and ignore them)
-_USES_LABELS = frozenset({"deepsad", "ssad", "supervised", "ssdgm", "hybrid-ssad"})
+_USES_LABELS = frozenset({"deepsad", "ssad", "supervised", "ssdgm", "hybrid-ssad", "devnet"})
 
 
 def method_names() -> tuple[str, ...]:
-    """All method names, in the paper's order of presentation."""
+    """All method names, in the paper's order of presentation; methods not in the paper follow."""
     return (
         "ocsvm",
         "hybrid-ocsvm",
@@ -50,6 +52,7 @@ def method_names() -> tuple[str, ...]:
         "ssdgm",
         "deepsad",
         "supervised",
+        "devnet",
     )
 
 

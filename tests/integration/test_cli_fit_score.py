@@ -114,6 +114,7 @@ _METHOD_OPTIONS = {
     "cae": ["--epochs", "2", "--batch-size", "32", "--no-progress"],
     "supervised": ["--epochs", "2", "--batch-size", "32", "--no-progress"],
     "ssdgm": ["--epochs", "2", "--batch-size", "32", "--no-progress"],
+    "devnet": ["--epochs", "2", "--batch-size", "32", "--param", "hidden_sizes=[8]", "--no-progress"],
     "ocsvm": ["--nu", "0.1", "--gamma", "0.5"],
     "iforest": ["--n-estimators", "20"],
     "kde": ["--bandwidth", "1.0"],

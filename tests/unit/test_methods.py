@@ -13,6 +13,7 @@ def test_every_method_of_the_paper_has_a_name():
     assert set(method_names()) == {
         "deepsad", "deepsvdd", "ocsvm", "iforest", "kde", "ssad", "cae", "supervised", "ssdgm",
         "hybrid-ocsvm", "hybrid-iforest", "hybrid-kde", "hybrid-ssad",
+        "devnet",  # not in the paper: Pang et al., KDD 2019
     }
 
 
@@ -38,5 +39,5 @@ def test_unknown_method_and_parameter_are_named_with_the_valid_ones():
 
 
 def test_which_methods_use_labels():
-    assert uses_labels("deepsad") and uses_labels("ssad") and uses_labels("hybrid-ssad")
+    assert uses_labels("deepsad") and uses_labels("ssad") and uses_labels("hybrid-ssad") and uses_labels("devnet")
     assert not uses_labels("deepsvdd") and not uses_labels("ocsvm") and not uses_labels("cae")

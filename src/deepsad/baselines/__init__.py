@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from deepsad.baselines._qp import QPSolverError
 from deepsad.baselines.cae import CAE
+from deepsad.baselines.devnet import DevNet
 from deepsad.baselines.gram_memo import GramMemo
 from deepsad.baselines.hybrid import Hybrid
 from deepsad.baselines.iforest import IsolationForestDetector
@@ -44,11 +45,14 @@ DEEP_BASELINES: dict[str, type] = {
     "supervised": SupervisedClassifier,
     "hybrid": Hybrid,
     "ssdgm": SSDGM,
+    # not in the paper: ADBench's strongest semi-supervised method (Pang et al., KDD 2019)
+    "devnet": DevNet,
 }
 
 __all__ = [
     "CAE",
     "DEEP_BASELINES",
+    "DevNet",
     "GramMemo",
     "Hybrid",
     "SupervisedClassifier",
