@@ -220,3 +220,47 @@ def test_older_results_files_gain_the_new_columns(tmp_path):
     with sqlite3.connect(path) as conn:
         columns = {row[1] for row in conn.execute("PRAGMA table_info(tasks)")}
     assert {"detector", "max_train_samples"} <= columns
+
+
+# --- the shipped configs/tabular.toml ----------------------------------------------------
+
+ODDS = ["arrhythmia", "cardio", "satellite", "satimage-2", "shuttle", "thyroid"]
+
+
+def test_tabular_config_loads_and_expands():
+    from deepsad.data.registry import list_datasets
+    from deepsad.experiments.config import load_config
+    from deepsad.methods import parameter_names
+
+    if "n_networks" not in parameter_names("deepsad"):  # the config's deepsad-paper needs it
+        pytest.skip("this build's DeepSAD has no n_networks / network='paper' yet")
+
+    full = load_config("tabular")
+    adbench = sorted(i.name for i in list_datasets() if i.name.startswith("adbench-"))
+    assert list(full.datasets[:6]) == ODDS and sorted(full.datasets[6:]) == adbench and len(full.datasets) == 37
+    assert full.seeds == (0, 1, 2, 3, 4) and full.standardize and full.training == {} and full.networks == {}
+    assert full.scenario.gamma_l == 0.01 and full.scenario.gamma_p == 0.0 and not full.scenario.keep_all_anomalies
+    methods = {m.name: m for m in full.methods}
+    assert set(methods) == {"deepsad", "deepsad-paper", "deepsvdd", "deepsvdd-paper", "iforest", "ocsvm", "ssad",
+                            "kde", "supervised", "devnet"}
+    assert methods["deepsad"].params == {} and methods["deepsad-paper"].detector == "deepsad"
+    assert methods["deepsvdd-paper"].detector == "deepsvdd" and methods["deepsad-paper"].params["network"] == "paper"
+    assert all(methods[m].max_train_samples == 20000 for m in ("deepsad", "deepsad-paper", "iforest", "devnet"))
+    assert all(methods[m].seeds == (0, 1, 2) for m in ("ocsvm", "ssad", "kde"))
+    assert methods["ocsvm"].selection.protocol == "train-validation"
+    tasks = expand(full)
+    # 37 datasets x (7 methods x 5 seeds + 3 kernel methods x 3 seeds)
+    assert len(tasks) == 37 * (7 * 5 + 3 * 3) == 1628
+    deepsad = next(t for t in tasks if t.method == "deepsad")
+    assert deepsad.params == {}  # the library's defaults, nothing injected by the config
+
+    polluted = load_config("tabular", "polluted")
+    assert polluted.scenario.keep_all_anomalies and polluted.scenario.labeled_anomaly_fraction == 0.1
+    assert polluted.scenario.gamma_l == 0.0
+    polluted_tasks = expand(polluted)
+    assert [t.task_key for t in polluted_tasks] == [t.task_key for t in tasks]
+    assert all(a.setup_key == b.setup_key and a.config_hash != b.config_hash for a, b in zip(tasks, polluted_tasks))
+
+    quick = load_config("tabular", "quick")
+    assert len(quick.datasets) == 4 and quick.seeds == (0,) and quick.scenario.max_samples
+    assert len(expand(quick)) == 4 * 10
