@@ -10,6 +10,7 @@ constructor parameter.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import logging
 import time
@@ -32,6 +33,7 @@ _HYPERPARAMETER_OPTIONS: dict[str, str] = {
     "lr_milestones": "lr_milestones",
     "weight_decay": "weight_decay",
     "batch_size": "batch_size",
+    "n_networks": "n_networks",
     "pretrain_epochs": "pretrain_epochs",
     "pretrain_lr": "pretrain_lr",
     "pretrain_lr_milestones": "pretrain_lr_milestones",
@@ -88,7 +90,8 @@ def add_fit_command(commands: Any) -> None:
         description="Train a detector on DATA (CSV, NPY/NPZ, Parquet or ODDS .mat) and save it to MODEL_DIR. "
         "The label column holds +1 (labeled normal), -1 (labeled anomaly) or 0 (unlabeled); without it every "
         "sample is unlabeled. Methods that ignore labels say so. Hyperparameters not given keep the method's "
-        "defaults, which follow the paper (e.g. 150 + 150 epochs, batch 200, lr 1e-4 then 1e-5 after 50).",
+        "defaults, the same as in the Python API (deepsad: 5 networks trained from scratch for tables, the "
+        "paper's pretrained LeNet for images; --param network=\"paper\" etc. for the paper's settings).",
     )
     fit.add_argument("data", metavar="DATA", help="training data file")
     fit.add_argument("--out", required=True, metavar="MODEL_DIR", help="directory to save the model to")
@@ -100,9 +103,10 @@ def add_fit_command(commands: Any) -> None:
     net = fit.add_argument_group("network (deep methods and the autoencoder of hybrid-*)")
     net.add_argument(
         "--network",
-        choices=("auto", "mlp", "mnist", "fmnist", "cifar10"),
+        choices=("auto", "paper", "mlp", "mnist", "fmnist", "cifar10"),
         default="auto",
-        help="auto: chosen from the input shape; mlp: --hidden-sizes/--rep-dim; others: the paper's LeNets",
+        help="auto: deepsad's default for the input shape; paper: the paper's network for it; "
+        "mlp: --hidden-sizes/--rep-dim; others: the paper's LeNets",
     )
     net.add_argument("--hidden-sizes", type=int, nargs="+", metavar="N", help="MLP hidden layer sizes (default 32 16)")
     net.add_argument("--rep-dim", type=int, metavar="N", help="representation size")
@@ -112,10 +116,18 @@ def add_fit_command(commands: Any) -> None:
     deep.add_argument("--objective", choices=("one-class", "soft-boundary"), help="Deep SVDD objective")
     deep.add_argument("--epochs", type=int, help="training epochs (default 150)")
     deep.add_argument("--lr", type=float, help="learning rate (default 1e-4)")
-    deep.add_argument("--lr-milestones", type=_milestones, metavar="E[,E]", help="epochs where lr drops 10x (default 50)")
+    deep.add_argument("--lr-milestones", type=_milestones, metavar="E[,E]", help="epochs where lr drops 10x (default: 50 for images, none for tables)")
     deep.add_argument("--weight-decay", type=float, help="weight decay (default 1e-6; cae 5e-4)")
     deep.add_argument("--batch-size", type=int, help="mini-batch size (default 200)")
-    deep.add_argument("--no-pretrain", action="store_true", help="skip autoencoder pretraining (deepsad, deepsvdd)")
+    pretraining = deep.add_mutually_exclusive_group()
+    pretraining.add_argument("--pretrain", action="store_true",
+                             help="pretrain an autoencoder first (deepsad, deepsvdd; default: images only)")
+    pretraining.add_argument("--no-pretrain", action="store_true", help="skip autoencoder pretraining (deepsad, deepsvdd)")
+    deep.add_argument("--n-networks", type=int, metavar="K",
+                      help="networks in the ensemble (deepsad, deepsvdd; default: 5 for tables, 1 for images)")
+    deep.add_argument("--paper", action="store_true",
+                      help="the paper's settings (deepsad, deepsvdd): its network, pretraining, one network, lr drop "
+                      "after 50 epochs; options given beside it win")
     deep.add_argument("--pretrain-epochs", type=int, help="autoencoder epochs (default 150)")
     deep.add_argument("--pretrain-lr", type=float, help="autoencoder learning rate (default 1e-4)")
     deep.add_argument("--pretrain-lr-milestones", type=_milestones, metavar="E[,E]", help="(default 50)")
@@ -153,10 +165,10 @@ def add_fit_command(commands: Any) -> None:
 def _network_param(args: argparse.Namespace) -> Any:
     from deepsad.models import LeNetSpec, MLPSpec
 
-    if args.network == "auto":
+    if args.network in ("auto", "paper"):
         if args.hidden_sizes or args.rep_dim:
             raise InvalidInputError("--hidden-sizes/--rep-dim need --network mlp (or a LeNet name for --rep-dim)")
-        return "auto"
+        return args.network
     if args.network == "mlp":
         kwargs: dict[str, Any] = {}
         if args.hidden_sizes:
@@ -176,8 +188,14 @@ def _given_options(args: argparse.Namespace) -> dict[str, tuple[str, Any]]:
         for dest, param in _HYPERPARAMETER_OPTIONS.items()
         if getattr(args, dest) is not None
     }
+    if args.paper:
+        from deepsad.detectors.recipe import PAPER_SETTINGS
+
+        given = {**{key: ("--paper", value) for key, value in PAPER_SETTINGS.items()}, **given}
     if args.no_pretrain:
         given["pretrain"] = ("--no-pretrain", False)
+    if args.pretrain:
+        given["pretrain"] = ("--pretrain", True)
     if args.network != "auto" or args.hidden_sizes or args.rep_dim:
         given["network"] = ("--network", _network_param(args))
     for key, value in args.param:
@@ -201,7 +219,10 @@ def detector_params(method: str, args: argparse.Namespace, *, tabular: bool) -> 
         _refuse_inapplicable(method, given, valid)
         params = {param: value for param, (_, value) in given.items()}
         if "standardize" in valid and "standardize" not in params:
-            params["standardize"] = tabular and not args.no_standardize
+            if args.no_standardize:
+                params["standardize"] = False
+            elif _default_of(method, "standardize") != "auto":  # "auto" already standardizes tables only
+                params["standardize"] = tabular
         params.update({k: v for k, v in run_settings.items() if k in valid and k not in params})
         params["contamination"] = args.contamination
         return params
@@ -225,8 +246,14 @@ def detector_params(method: str, args: argparse.Namespace, *, tabular: bool) -> 
     }
 
 
+def _default_of(method: str, parameter: str) -> Any:
+    from deepsad.methods import detector_class
+
+    return inspect.signature(detector_class(method)).parameters[parameter].default
+
+
 def _refuse_inapplicable(method: str, given: dict[str, tuple[str, Any]], valid: set[str]) -> None:
-    wrong = [option for param, (option, _) in given.items() if param not in valid]
+    wrong = list(dict.fromkeys(option for param, (option, _) in given.items() if param not in valid))
     if wrong:
         raise InvalidInputError(
             f"{', '.join(wrong)} does not apply to --method {method} (its parameters: {', '.join(sorted(valid))})"

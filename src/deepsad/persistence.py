@@ -32,8 +32,12 @@ FORMAT_NAME = "deepsad-model"
 #: 2: LeNet state dicts in the fused-layer numbering (BatchNormLeakyMaxPool2d,
 #: UpsamplingConvTranspose2d); version-1 files still load (their keys are renumbered),
 #: and a deepsad that reads only version 1 refuses version-2 files with "upgrade deepsad"
-#: instead of failing on unexpected weight names
-FORMAT_VERSION = 2
+#: instead of failing on unexpected weight names.
+#: 3: Deep SAD / Deep SVDD ensembles (``n_networks``; the other networks' weights under
+#: ``network<k>.``), the ``"auto"`` recipe parameters and MLPSpec's batch_norm /
+#: init_gain; older files load with the settings they were trained with
+#: (``_upgrade_saved_params``)
+FORMAT_VERSION = 3
 WEIGHTS_FILE = "weights.safetensors"
 CONFIG_FILE = "model.json"
 
@@ -233,6 +237,9 @@ def load(
     params = {key: tuple(value) if isinstance(value, list) else value for key, value in params.items()}
     if "device" in params:
         params["device"] = device
+    upgrade = getattr(classes[name], "_upgrade_saved_params", None)
+    if upgrade is not None:
+        params = upgrade(params, int(content["format_version"]))
     try:
         estimator = classes[name](**params)
         estimator._import_state(arrays, content["fitted"])

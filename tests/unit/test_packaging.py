@@ -32,7 +32,7 @@ def test_the_configs_folder_is_packaged_as_deepsad_experiments_configs():
     assert "deepsad.experiments.configs" in table["packages"]
     assert table["package-data"]["deepsad.experiments.configs"] == ["*.toml"]
     shipped = sorted(p.stem for p in (REPO_ROOT / "configs").glob("*.toml"))
-    assert shipped == ["eta", "rep_dim", "table3", "table4", "table5", "table6"]
+    assert shipped == ["eta", "rep_dim", "table3", "table4", "table5", "table6", "table6_defaults", "tabular"]
 
 
 def test_an_installed_layout_finds_configs_next_to_the_module(tmp_path, monkeypatch):

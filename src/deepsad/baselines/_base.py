@@ -16,6 +16,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, OutlierMixin
 
 from deepsad.detectors.scoring import AnomalyScoreMixin
+from deepsad.data.preprocessing import feature_mean_and_scale
 from deepsad.errors import InvalidInputError
 from deepsad.validation import check_semi_labels, check_X
 
@@ -62,9 +63,7 @@ class BaseShallowDetector(AnomalyScoreMixin, OutlierMixin, BaseEstimator):
         self.scaler_mean_ = self.scaler_scale_ = None
         if standardize:
             # training statistics only; constant features get scale 1 so they map to 0
-            self.scaler_mean_ = X64.mean(axis=0)
-            std = X64.std(axis=0)
-            self.scaler_scale_ = np.where(std > 0, std, 1.0)
+            self.scaler_mean_, self.scaler_scale_ = feature_mean_and_scale(X64)
         return self._standardized(X64), semi_labels
 
     def _validate_score_input(self, X: Any) -> np.ndarray:

@@ -65,6 +65,34 @@ def images_to_unit_float(images: Any, *, channels_last: bool = False) -> np.ndar
     )
 
 
+def feature_mean_and_scale(X: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature mean and standard deviation (ddof=0) for standardizing, in float64.
+
+    A feature that is constant in ``X`` gets scale 1, so it maps to 0 instead of
+    dividing by zero. "Constant" includes features whose computed variance is only
+    rounding noise: ``var <= n eps var + (n |mean| eps)^2`` (scikit-learn's rule). A
+    feature holding one value 0.49 in every row has a computed std near 1e-15 rather
+    than 0; dividing by it would turn test values into numbers near 1e16.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+
+    Returns
+    -------
+    mean, scale : numpy.ndarray of shape (n_features,), dtype float64
+    """
+    X64 = np.asarray(X, dtype=np.float64)
+    n_samples = X64.shape[0]
+    mean = X64.mean(axis=0)
+    var = X64.var(axis=0)
+    eps = np.finfo(np.float64).eps
+    constant = var <= n_samples * eps * var + (n_samples * mean * eps) ** 2
+    scale = np.sqrt(var)
+    scale[constant] = 1.0
+    return mean, scale
+
+
 class Standardizer:
     """Standardize features with training statistics; optionally min-max scale after.
 
@@ -78,8 +106,9 @@ class Standardizer:
     ----------
     mean_ : numpy.ndarray of shape (d,)
     scale_ : numpy.ndarray of shape (d,)
-        Standard deviations (ddof=0); features that are constant in training get 1, so
-        they map to 0 instead of dividing by zero.
+        Standard deviations (ddof=0); features that are constant in training (up to
+        rounding, see :func:`feature_mean_and_scale`) get 1, so they map to 0 instead of
+        dividing by (almost) zero.
     min_, range_ : numpy.ndarray of shape (d,)
         Only with ``minmax``: minimum and (max - min, or 1 when 0) of the standardized
         training data.
@@ -92,9 +121,7 @@ class Standardizer:
     def fit(self, X: Any) -> Standardizer:
         """Compute the statistics from training data ``X`` of shape (n, d)."""
         X = self._check(X, fitting=True)
-        self.mean_ = X.mean(axis=0)
-        std = X.std(axis=0)
-        self.scale_ = np.where(std > 0, std, 1.0)
+        self.mean_, self.scale_ = feature_mean_and_scale(X)
         self.n_features_in_ = X.shape[1]
         if self.minmax:
             Z = (X - self.mean_) / self.scale_

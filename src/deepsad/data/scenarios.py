@@ -311,6 +311,7 @@ def sample_odds_scenario(
     test_fraction: float = 0.4,
     keep_all_anomalies: bool = False,
     labeled_anomaly_fraction: float | None = None,
+    label_available_if_short: bool = False,
     rng: np.random.Generator,
     seed: int | None = None,
 ) -> ScenarioDraw:
@@ -357,6 +358,12 @@ def sample_odds_scenario(
     labeled_anomaly_fraction : float in [0, 1], optional
         Share of the training split's anomalies labeled -1; required with, and only
         allowed with, ``keep_all_anomalies``.
+    label_available_if_short : bool, default False
+        Clean draw only: when the training split holds fewer anomalies than ``gamma_l``
+        (plus the pollution) asks for, label every training anomaly left after the
+        pollution instead of refusing. The shortfall is recorded in the summary
+        (``train.labeled_shortfall``, ``realized_gamma_l``). For benchmarks over many
+        datasets (a few ADBench sets hold fewer anomalies than 1% of their size).
     rng : numpy.random.Generator
     seed : int, optional
         Only recorded in the summary.
@@ -377,6 +384,8 @@ def sample_odds_scenario(
     gamma_p = _check_ratio("gamma_p", gamma_p)
     test_fraction = check_fraction("test_fraction", test_fraction, low=0.0, high=1.0,
                                    low_inclusive=False, high_inclusive=False)
+    if not isinstance(label_available_if_short, (bool, np.bool_)):
+        raise InvalidInputError(f"label_available_if_short must be True or False, got {label_available_if_short!r}")
     if not isinstance(keep_all_anomalies, (bool, np.bool_)):
         raise InvalidInputError(f"keep_all_anomalies must be True or False, got {keep_all_anomalies!r}")
     if keep_all_anomalies:
@@ -416,6 +425,9 @@ def sample_odds_scenario(
         n_pollution = count_from_share(gamma_p, n_train_normal)
         m = count_from_share(gamma_l, n_train_normal + n_pollution)
     n_unlabeled = n_train_normal + n_pollution
+    requested = m
+    if label_available_if_short and not keep_all_anomalies and n_pollution <= n_train_anomaly:
+        m = min(m, n_train_anomaly - n_pollution)
     if m + n_pollution > n_train_anomaly:
         raise _pool_error(
             "training anomalies", m + n_pollution, n_train_anomaly,
@@ -444,6 +456,7 @@ def sample_odds_scenario(
             # named only in the keep-all draw, so clean summaries stay as they were
             **({"keep_all_anomalies": True, "labeled_anomaly_fraction": labeled_anomaly_fraction}
                if keep_all_anomalies else {}),
+            **({"label_available_if_short": True} if label_available_if_short else {}),
         },
         "pools": {"normal": int(normals.size), "anomaly": int(anomalies.size)},
         "split": {
@@ -460,6 +473,7 @@ def sample_odds_scenario(
             "dropped_anomaly": int(n_train_anomaly - m - n_pollution),
             "realized_gamma_l": _realized(m, total),
             "realized_gamma_p": _realized(n_pollution, n_unlabeled),
+            **({"labeled_shortfall": int(requested - m)} if requested > m else {}),
         },
         "train_per_class": {
             "0": {"unlabeled_normal": int(n_train_normal)},

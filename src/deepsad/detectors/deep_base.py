@@ -20,12 +20,24 @@ from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from deepsad.data.preprocessing import feature_mean_and_scale
+from deepsad.detectors.recipe import (
+    PAPER_SETTINGS,
+    check_auto_bool,
+    check_auto_milestones,
+    check_n_networks,
+    resolve_milestones,
+    resolve_n_networks,
+    resolve_pretrain,
+    resolve_standardize,
+)
 from deepsad.detectors.scoring import AnomalyScoreMixin, check_contamination
 from deepsad.errors import InvalidInputError
 from deepsad.models import (
     Autoencoder,
     LeNetSpec,
     MLPSpec,
+    auto_spec,
     build_decoder,
     build_encoder,
     default_spec,
@@ -45,6 +57,7 @@ from deepsad.training import (
     squared_distance,
     train,
 )
+from deepsad.training.stacked import train_stacked
 from deepsad.validation import check_fraction, check_milestones, check_positive_int, check_X
 
 logger = logging.getLogger(__name__)
@@ -99,7 +112,11 @@ def autoencoder_output_loss(
 
 @dataclass
 class _FitState:
-    """What one fit carries between its steps (see ``BaseDeepDetector._begin_fit``)."""
+    """What one fit carries between its steps (see ``BaseDeepDetector._begin_fit``).
+
+    ``phi``, ``generator`` and ``pretrain_seed`` are those of the first network; an
+    ensemble's other networks are in ``members`` (see ``BaseDeepDetector._member``).
+    """
 
     X_np: np.ndarray
     X: torch.Tensor
@@ -108,6 +125,34 @@ class _FitState:
     phi: nn.Module
     generator: torch.Generator  # the training stream: phi's init, then the shuffling
     pretrain_seed: int
+    seed: int = 0
+    members: list["_FitState"] | None = None
+
+
+def member_seed(seed: int, index: int) -> int:
+    """The ``random_state`` of network ``index`` of an ensemble fitted with ``seed``.
+
+    Network 0 uses ``seed`` itself, so that the first network of an ensemble is the
+    model a single-network fit with the same ``random_state`` trains.
+    """
+    if index == 0:
+        return int(seed)
+    return int(np.random.SeedSequence([int(seed), int(index)]).generate_state(1)[0])
+
+
+def _stream_seeds(seed: int) -> tuple[int, int]:
+    # independent streams for pretraining and for the rest of the fit, so that a fit
+    # given an autoencoder trained earlier with the same seed (the experiment runner's
+    # cache) continues exactly as if it had pretrained that autoencoder itself
+    pretrain_seed, train_seed = (int(s) for s in np.random.SeedSequence(seed).generate_state(2))
+    return pretrain_seed, train_seed
+
+
+def mean_history(histories: Sequence[Sequence[float]]) -> list[float]:
+    """Per-epoch mean of several networks' loss histories (an ensemble's ``loss_history_``)."""
+    if not histories or not histories[0]:
+        return []
+    return [float(v) for v in np.mean(np.asarray(histories, dtype=np.float64), axis=0)]
 
 
 class DeviceTensorsMixin:
@@ -173,17 +218,33 @@ class BaseDeepDetector(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, Base
     lr_milestones: Any
     weight_decay: float
     batch_size: int
-    pretrain: bool
+    pretrain: Any
+    n_networks: Any
     pretrain_epochs: int
     pretrain_lr: float
     pretrain_lr_milestones: Any
     pretrain_weight_decay: float
     output_activation: str
-    standardize: bool
+    standardize: Any
     contamination: Any
     device: Any
     random_state: Any
     verbose: bool
+
+    @classmethod
+    def paper(cls, **params: Any) -> "BaseDeepDetector":
+        """An estimator with the paper's settings (:data:`deepsad.detectors.recipe.PAPER_SETTINGS`).
+
+        The paper's networks, autoencoder pretraining, one network, Adam at 1e-4 for 50
+        epochs then 1e-5 for 100 more; ``params`` add to or override them.
+
+        Examples
+        --------
+        >>> from deepsad import DeepSAD
+        >>> DeepSAD.paper(random_state=0).pretrain
+        True
+        """
+        return cls(**{**PAPER_SETTINGS, **params})
 
     # ------------------------------------------------------------------ validation
     def _check_params(self) -> None:
@@ -194,8 +255,11 @@ class BaseDeepDetector(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, Base
             check_fraction(name, getattr(self, name), low=0.0, high=float("inf"), low_inclusive=False, high_inclusive=False)
         for name in ("weight_decay", "pretrain_weight_decay"):
             check_fraction(name, getattr(self, name), low=0.0, high=float("inf"), low_inclusive=True, high_inclusive=False)
-        check_milestones("lr_milestones", self.lr_milestones)
+        check_auto_milestones("lr_milestones", self.lr_milestones)
         check_milestones("pretrain_lr_milestones", self.pretrain_lr_milestones)
+        check_n_networks(self.n_networks)
+        check_auto_bool("pretrain", self.pretrain)
+        check_auto_bool("standardize", self.standardize)
         check_contamination(self.contamination)
         precision_of(self)
         if self.output_activation not in ("auto", "sigmoid", "identity"):
@@ -203,34 +267,49 @@ class BaseDeepDetector(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, Base
                 f"output_activation must be 'auto', 'sigmoid' or 'identity', got {self.output_activation!r}"
             )
         network = _as_network_param(self.network)
-        if not (network == "auto" or isinstance(network, (MLPSpec, LeNetSpec, nn.Module))):
+        if not (network in ("auto", "paper") or isinstance(network, (MLPSpec, LeNetSpec, nn.Module))):
             raise InvalidInputError(
-                "network must be 'auto', an MLPSpec / LeNetSpec (or its dict), or a torch.nn.Module "
+                "network must be 'auto', 'paper', an MLPSpec / LeNetSpec (or its dict), or a torch.nn.Module "
                 f"encoder, got {self.network!r}"
             )
         if self.decoder is not None and not isinstance(self.decoder, nn.Module):
             raise InvalidInputError(f"decoder must be None or a torch.nn.Module, got {self.decoder!r}")
-        if isinstance(network, nn.Module) and self.pretrain and self.pretrain_epochs > 0 and self.decoder is None:
+        if isinstance(network, nn.Module) and self.pretrain is True and self.pretrain_epochs > 0 and self.decoder is None:
             raise InvalidInputError(
                 "pretraining a custom network needs its decoder: pass decoder=<nn.Module>, or pretrain=False"
             )
 
     # ------------------------------------------------------------------ networks
+    def _init_gain(self) -> float:
+        return float(self.spec_.init_gain) if isinstance(self.spec_, MLPSpec) else 1.0
+
     def _build_encoder(self, generator: torch.Generator) -> nn.Module:
         """A fresh phi: built from the spec and Glorot-initialised, or a copy of the user's module."""
         network = _as_network_param(self.network)
         if isinstance(network, nn.Module):
             return copy.deepcopy(network)
         encoder = build_encoder(self.spec_, self.input_shape_)
-        init_weights_(encoder, generator)
+        init_weights_(encoder, generator, gain=self._init_gain())
         return encoder
 
     def _build_decoder(self, generator: torch.Generator) -> nn.Module:
         if self.decoder is not None:
             return copy.deepcopy(self.decoder)
         decoder = build_decoder(self.spec_, self.input_shape_, output_activation=self.output_activation_)
-        init_weights_(decoder, generator)
+        init_weights_(decoder, generator, gain=self._init_gain())
         return decoder
+
+    def _resolve_spec(self) -> None:
+        """``spec_`` from ``network``: ``"auto"`` deepsad's default, ``"paper"`` the paper's network."""
+        network = _as_network_param(self.network)
+        if isinstance(network, nn.Module):
+            self.spec_ = None
+        elif network == "auto":
+            self.spec_ = auto_spec(self.input_shape_)
+        elif network == "paper":
+            self.spec_ = default_spec(self.input_shape_)
+        else:
+            self.spec_ = network
 
     def _resolve_output_activation(self, X: np.ndarray) -> str:
         """``auto``: a sigmoid output when the data lie in [0, 1] (images), else identity."""
@@ -258,7 +337,7 @@ class BaseDeepDetector(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, Base
         return OptimizerConfig(
             epochs=self.epochs,
             lr=self.lr,
-            milestones=check_milestones("lr_milestones", self.lr_milestones),
+            milestones=resolve_milestones("lr_milestones", self.lr_milestones, self.input_shape_),
             weight_decay=self.weight_decay,
             batch_size=self.batch_size,
             precision=precision_of(self),
@@ -269,23 +348,32 @@ class BaseDeepDetector(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, Base
         self._check_params()
         X_np = check_X(self, X, reset=True, min_samples=2)
         semi_labels_np = self._semi_labels(y, X_np.shape[0])
-        network = _as_network_param(self.network)
-        if isinstance(network, nn.Module):
-            self.spec_ = None
+        self._resolve_spec()
+        if self.spec_ is None:
+            # a user's module comes with its own weights: copies of it would be one network
+            if self.n_networks not in ("auto", 1):
+                raise InvalidInputError(
+                    f"n_networks={self.n_networks} needs networks deepsad can initialise (a spec, 'auto' or "
+                    "'paper'); a custom module is one network (n_networks=1)"
+                )
+            self.n_networks_ = 1
         else:
-            self.spec_ = default_spec(self.input_shape_) if network == "auto" else network
+            self.n_networks_ = resolve_n_networks(self.n_networks, self.input_shape_)
+        self.pretrain_ = resolve_pretrain(self.pretrain, self.input_shape_)
+        if self.spec_ is None and self._wants_pretraining() and self.decoder is None:
+            raise InvalidInputError(
+                "pretraining a custom network needs its decoder: pass decoder=<nn.Module>, or pretrain=False"
+            )
         X_np = self._fit_standardizer(X_np)
         self.output_activation_ = self._resolve_output_activation(X_np)
         seed = seed_from_random_state(self.random_state)
-        # independent streams for pretraining and for the rest of the fit, so that a fit
-        # given an autoencoder trained earlier with the same seed (the experiment runner's
-        # cache) continues exactly as if it had pretrained that autoencoder itself
-        pretrain_seed, train_seed = (int(s) for s in np.random.SeedSequence(seed).generate_state(2))
+        pretrain_seed, train_seed = _stream_seeds(seed)
         generator = make_generator(train_seed)
         self.pretrain_loss_history_ = []
         self.autoencoder_ = None
+        self.autoencoders_ = []
         self.autoencoder_reused_ = False
-        return _FitState(
+        state = _FitState(
             X_np=X_np,
             X=self._as_tensor(X_np),
             semi_labels_np=semi_labels_np,
@@ -293,13 +381,31 @@ class BaseDeepDetector(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, Base
             phi=self._to_device(self._build_encoder(generator)),
             generator=generator,
             pretrain_seed=pretrain_seed,
+            seed=seed,
+        )
+        state.members = [state] + [self._member(state, index) for index in range(1, self.n_networks_)]
+        return state
+
+    def _member(self, state: _FitState, index: int) -> _FitState:
+        """Network ``index`` of an ensemble: the data of ``state``, its own seeds and phi."""
+        pretrain_seed, train_seed = _stream_seeds(member_seed(state.seed, index))
+        generator = make_generator(train_seed)
+        return _FitState(
+            X_np=state.X_np,
+            X=state.X,
+            semi_labels_np=state.semi_labels_np,
+            semi_labels=state.semi_labels,
+            phi=self._to_device(self._build_encoder(generator)),
+            generator=generator,
+            pretrain_seed=pretrain_seed,
+            seed=member_seed(state.seed, index),
         )
 
     def _training_threads(self) -> int | None:
         return training_threads(self.spec_, self.input_shape_, self._device)
 
     def _wants_pretraining(self) -> bool:
-        return bool(self.pretrain) and self.pretrain_epochs > 0
+        return bool(self.pretrain_) and self.pretrain_epochs > 0
 
     def _new_autoencoder(self, state: _FitState) -> tuple[nn.Module, torch.Tensor, torch.Generator]:
         """A freshly initialised autoencoder, its training data and its generator."""
@@ -404,6 +510,8 @@ class BaseDeepDetector(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, Base
         """Fit pipeline shared by Deep SAD and Deep SVDD (``autoencoder``: see ``fit``)."""
         self._check_method_params()
         state = self._begin_fit(X, y)
+        if state.members is not None and len(state.members) > 1:
+            return self._fit_ensemble(state, autoencoder)
         with limited_threads(self._training_threads()):
             if autoencoder is not None:
                 self._adopt_autoencoder(state, autoencoder, reused=True)
@@ -423,11 +531,84 @@ class BaseDeepDetector(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, Base
             )
         return self._finish_fit(state, center)
 
-    def _finish_fit(self, state: _FitState, center: torch.Tensor) -> "BaseDeepDetector":
-        """Keep the trained phi and centre, count labels, set the decision threshold."""
-        state.phi.eval()
-        self.network_ = state.phi
-        self.center_ = center.detach().to("cpu").numpy().astype(np.float32)
+    def _trains_members_stacked(self) -> bool:
+        """Whether an ensemble's networks train together (:func:`train_stacked`) or one by one."""
+        return self._supports_stacking() and precision_of(self) == "float32"
+
+    def _fit_ensemble(self, state: _FitState, autoencoder: nn.Module | None) -> "BaseDeepDetector":
+        """Train the ``n_networks`` networks of ``state.members`` on the same data.
+
+        Network k ends as a single-network fit with ``random_state=member_seed(seed, k)``
+        would (up to float reassociation when they train stacked).
+        """
+        if autoencoder is not None:
+            raise InvalidInputError(
+                f"autoencoder= starts one network from a trained autoencoder; with n_networks={self.n_networks_} "
+                "each network pretrains its own (pass n_networks=1 to reuse an autoencoder)"
+            )
+        members = state.members or [state]
+        n_samples = state.X.shape[0]
+        device = self._device
+        stacked = self._trains_members_stacked()
+        with limited_threads(self._training_threads()):
+            if self._wants_pretraining():
+                built = [self._new_autoencoder(member) for member in members]
+                if stacked:
+                    histories = train_stacked(
+                        [ae for ae, _, _ in built], autoencoder_output_loss, [(X_pre,) for _, X_pre, _ in built],
+                        n_samples, self._pretrain_config(), generators=[g for _, _, g in built], device=device,
+                        description="pretraining the ensemble's autoencoders",
+                    )
+                else:
+                    histories = [
+                        train(ae, self._autoencoder_objective(ae, X_pre), n_samples, self._pretrain_config(),
+                              generator=g, device=device, progress=self.verbose, description="pretraining autoencoder")
+                        for ae, X_pre, g in built
+                    ]
+                for member, (ae, _, _) in zip(members, built):
+                    self._transfer_encoder(ae, member.phi)
+                self.autoencoders_ = [ae.eval() for ae, _, _ in built]
+                self.autoencoder_ = self.autoencoders_[0]
+                self.pretrain_loss_history_ = mean_history(histories)
+            centers = [self._init_center(m.phi, m.X, m.semi_labels) for m in members]
+            if stacked:
+                histories = train_stacked(
+                    [m.phi for m in members], self._output_loss,
+                    [(m.X, m.semi_labels, center) for m, center in zip(members, centers)],
+                    n_samples, self._train_config(), generators=[m.generator for m in members], device=device,
+                    description=f"training {len(members)} {type(self).__name__} networks",
+                )
+            else:
+                histories = [
+                    train(m.phi, self._make_objective(m.phi, m.X, m.semi_labels, center), n_samples,
+                          self._train_config(), generator=m.generator, device=device, progress=self.verbose,
+                          description=f"training {type(self).__name__}")
+                    for m, center in zip(members, centers)
+                ]
+        self.loss_history_ = mean_history(histories)
+        return self._finish_fit(state, centers)
+
+    @staticmethod
+    def _autoencoder_objective(autoencoder: nn.Module, X: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+        def batch_loss(indices: torch.Tensor) -> torch.Tensor:
+            return autoencoder_output_loss(autoencoder(X[indices]), (X,), indices)
+
+        return batch_loss
+
+    def _finish_fit(self, state: _FitState, center: torch.Tensor | Sequence[torch.Tensor]) -> "BaseDeepDetector":
+        """Keep the trained networks and centres, count labels, set the decision threshold.
+
+        ``center`` is phi's centre, or one centre per network of ``state.members``.
+        """
+        members = state.members if isinstance(center, (list, tuple)) and state.members else [state]
+        centers = list(center) if isinstance(center, (list, tuple)) else [center]
+        for member in members:
+            member.phi.eval()
+        self.networks_ = [member.phi for member in members]
+        self.centers_ = np.stack([c.detach().to("cpu").numpy().astype(np.float32) for c in centers])
+        self.network_ = self.networks_[0]
+        self.center_ = self.centers_[0]
+        self.n_networks_ = len(self.networks_)
         self.n_labeled_normal_ = int((state.semi_labels_np == 1).sum())
         self.n_labeled_anomaly_ = int((state.semi_labels_np == -1).sum())
         train_scores = self._distances(state.X)
@@ -435,16 +616,14 @@ class BaseDeepDetector(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, Base
         return self
 
     def _fit_standardizer(self, X: np.ndarray) -> np.ndarray:
-        """With ``standardize=True``: learn per-feature mean and scale, return the scaled data."""
+        """With ``standardize`` (``"auto"``: tabular data): learn per-feature mean and scale, return the scaled data."""
         self.scaler_mean_ = None
         self.scaler_scale_ = None
-        if not self.standardize:
+        if not resolve_standardize(self.standardize, X.shape[1:]):
             return X
         if X.ndim != 2:
             raise InvalidInputError("standardize=True applies to tabular (n, d) data only; scale images yourself")
-        mean = X.mean(axis=0, dtype=np.float64)
-        scale = X.std(axis=0, dtype=np.float64)
-        scale[scale == 0] = 1.0  # constant features stay at zero instead of becoming NaN
+        mean, scale = feature_mean_and_scale(X)
         self.scaler_mean_, self.scaler_scale_ = mean.astype(np.float32), scale.astype(np.float32)
         return self._standardized(X)
 
@@ -459,12 +638,18 @@ class BaseDeepDetector(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, Base
 
     # ------------------------------------------------------------------ scoring
     def _distances(self, X_t: torch.Tensor) -> np.ndarray:
-        center = torch.from_numpy(self.center_).to(X_t.device)
+        """Distance to the centre; for an ensemble the mean over its networks."""
+        pairs = [
+            (network.eval(), torch.from_numpy(np.ascontiguousarray(center)).to(X_t.device))
+            for network, center in zip(self.networks_, self.centers_)
+        ]
 
         def distance(batch: torch.Tensor) -> torch.Tensor:
-            return squared_distance(self.network_(batch), center).sqrt()
+            total = squared_distance(pairs[0][0](batch), pairs[0][1]).sqrt()
+            for network, center in pairs[1:]:
+                total = total + squared_distance(network(batch), center).sqrt()
+            return total / len(pairs)
 
-        self.network_.eval()
         return map_batches(distance, X_t, batch_size=self._scoring_batch_size()).to("cpu").double().numpy()
 
     def anomaly_score(self, X: Any) -> np.ndarray:
@@ -481,15 +666,23 @@ class BaseDeepDetector(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, Base
         """
         check_is_fitted(self, "network_")
         X_np = self._standardized(check_X(self, X, reset=False))
-        self.network_.to(self._device)
+        for network in self.networks_:
+            network.to(self._device)
         return self._distances(self._as_tensor(X_np))
 
-    def embed(self, X: Any) -> np.ndarray:
-        """Representations phi(X) of shape (n_samples, rep_dim), e.g. for inspection or plots."""
+    def embed(self, X: Any, *, network: int = 0) -> np.ndarray:
+        """Representations phi(X) of shape (n_samples, rep_dim), e.g. for inspection or plots.
+
+        ``network`` picks the ensemble member (0 for a single network); its centre is
+        ``centers_[network]``.
+        """
         check_is_fitted(self, "network_")
+        if isinstance(network, bool) or not isinstance(network, (int, np.integer)) or not 0 <= network < len(self.networks_):
+            raise InvalidInputError(f"network must be an index in 0..{len(self.networks_) - 1}, got {network!r}")
+        phi = self.networks_[int(network)]
         X_np = self._standardized(check_X(self, X, reset=False))
-        self.network_.to(self._device).eval()
-        z = map_batches(self.network_, self._as_tensor(X_np), batch_size=self._scoring_batch_size())
+        phi.to(self._device).eval()
+        z = map_batches(phi, self._as_tensor(X_np), batch_size=self._scoring_batch_size())
         return z.to("cpu").numpy()
 
     # ------------------------------------------------------------------ persistence hooks
@@ -512,22 +705,47 @@ class BaseDeepDetector(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, Base
         if isinstance(params["decoder"], nn.Module):
             params["decoder"] = {"type": "custom", "class": type(params["decoder"]).__qualname__}
         for name in ("lr_milestones", "pretrain_lr_milestones"):
-            params[name] = list(check_milestones(name, params[name]))
+            if not (isinstance(params[name], str) and params[name] == "auto"):
+                params[name] = list(check_milestones(name, params[name]))
         if not (params["random_state"] is None or isinstance(params["random_state"], int)):
             params["random_state"] = None  # generator objects are not reproducible from JSON
         params["device"] = str(params["device"])
         return params
 
+    @classmethod
+    def _upgrade_saved_params(cls, params: dict[str, Any], format_version: int) -> dict[str, Any]:
+        """Parameters of a model saved in an older format, in today's meaning.
+
+        Before format 3 a Deep SAD / Deep SVDD was one network, ``network="auto"`` meant
+        the paper's network, and pretraining, milestones and standardization were
+        booleans / lists; those files keep the settings they were trained with.
+        """
+        if format_version >= 3:
+            return params
+        params = dict(params)
+        params.setdefault("n_networks", 1)
+        if params.get("network") == "auto":
+            params["network"] = "paper"
+        return params
+
     def _export_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        arrays = {f"network.{k}": v.detach().to("cpu").numpy() for k, v in self.network_.state_dict().items()}
+        arrays: dict[str, np.ndarray] = {}
+        # the first network under the single-network names; an ensemble's others by index
+        for index, network in enumerate(self.networks_):
+            prefix = "network." if index == 0 else f"network{index}."
+            arrays.update({f"{prefix}{k}": v.detach().to("cpu").numpy() for k, v in network.state_dict().items()})
         arrays["center"] = self.center_
+        if len(self.networks_) > 1:
+            arrays["centers"] = self.centers_
         if self.scaler_mean_ is not None:
             arrays["scaler_mean"], arrays["scaler_scale"] = self.scaler_mean_, self.scaler_scale_
-        if self.autoencoder_ is not None:
-            arrays.update(
-                {f"autoencoder.{k}": v.detach().to("cpu").numpy() for k, v in self.autoencoder_.state_dict().items()}
-            )
+        autoencoders = getattr(self, "autoencoders_", None) or ([self.autoencoder_] if self.autoencoder_ is not None else [])
+        for index, autoencoder in enumerate(autoencoders):
+            prefix = "autoencoder." if index == 0 else f"autoencoder{index}."
+            arrays.update({f"{prefix}{k}": v.detach().to("cpu").numpy() for k, v in autoencoder.state_dict().items()})
         meta = {
+            "n_networks": len(self.networks_),
+            "n_autoencoders": len(autoencoders),
             "input_shape": list(self.input_shape_),
             "n_features_in": self.n_features_in_,
             "spec": spec_to_dict(self.spec_) if self.spec_ is not None else None,
@@ -556,18 +774,32 @@ class BaseDeepDetector(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, Base
                 "to deepsad.load(path, network=...)"
             )
         generator = make_generator(0)  # weights are overwritten below; the seed is irrelevant
-        phi = self._build_encoder(generator)
-        phi.load_state_dict(_state_with_prefix(arrays, "network."), strict=True)
-        self.network_ = phi.eval()
+        n_networks = int(meta.get("n_networks", 1))
+        self.networks_ = []
+        for index in range(n_networks):
+            phi = self._build_encoder(generator)
+            phi.load_state_dict(_state_with_prefix(arrays, "network." if index == 0 else f"network{index}."), strict=True)
+            self.networks_.append(phi.eval())
+        self.network_ = self.networks_[0]
+        self.n_networks_ = n_networks
         self.autoencoder_ = None
+        self.autoencoders_ = []
         if meta["has_autoencoder"]:
             if self.spec_ is None and self.decoder is None:
                 logger.info("custom network saved with an autoencoder but no decoder given; autoencoder not restored")
             else:
-                autoencoder = Autoencoder(self._build_encoder(generator), self._build_decoder(generator))
-                autoencoder.load_state_dict(_state_with_prefix(arrays, "autoencoder."), strict=True)
-                self.autoencoder_ = autoencoder.eval()
+                for index in range(int(meta.get("n_autoencoders", 1))):
+                    autoencoder = Autoencoder(self._build_encoder(generator), self._build_decoder(generator))
+                    prefix = "autoencoder." if index == 0 else f"autoencoder{index}."
+                    autoencoder.load_state_dict(_state_with_prefix(arrays, prefix), strict=True)
+                    self.autoencoders_.append(autoencoder.eval())
+                self.autoencoder_ = self.autoencoders_[0]
         self.center_ = np.asarray(arrays["center"], dtype=np.float32)
+        self.centers_ = (
+            np.asarray(arrays["centers"], dtype=np.float32) if n_networks > 1 else self.center_[np.newaxis, :]
+        )
+        if self.centers_.shape[0] != n_networks:
+            raise InvalidInputError(f"the model holds {self.centers_.shape[0]} centres for {n_networks} networks")
         self.scaler_mean_ = np.asarray(arrays["scaler_mean"]) if "scaler_mean" in arrays else None
         self.scaler_scale_ = np.asarray(arrays["scaler_scale"]) if "scaler_scale" in arrays else None
         self.threshold_ = float(meta["threshold"])

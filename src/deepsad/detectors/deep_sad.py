@@ -23,10 +23,13 @@ class DeepSAD(BaseDeepDetector):
 
     Parameters
     ----------
-    network : "auto", MLPSpec, LeNetSpec, dict or torch.nn.Module, default="auto"
-        The network phi. ``"auto"`` picks the paper's network from the input shape
-        (LeNet for 1x28x28 and 3x32x32 images, an MLP for vectors). A user module must
-        be bias-free with no bounded activations to avoid hypersphere collapse.
+    network : "auto", "paper", MLPSpec, LeNetSpec, dict or torch.nn.Module, default="auto"
+        The network phi. ``"auto"``: deepsad's default for the input shape -- the
+        paper's LeNet for 1x28x28 and 3x32x32 images; for vectors the paper's MLP
+        widths without BatchNorm and with Glorot init at gain 0.5
+        (:func:`deepsad.models.auto_spec`). ``"paper"``: the paper's network for the
+        input shape (:func:`deepsad.models.default_spec`). A user module must be
+        bias-free with no bounded activations to avoid hypersphere collapse.
     decoder : torch.nn.Module or None, default=None
         Decoder for pretraining a custom ``network``; built automatically for specs.
     eta : float, default=1.0
@@ -37,15 +40,24 @@ class DeepSAD(BaseDeepDetector):
         Training epochs of phi.
     lr : float, default=1e-4
         Adam learning rate; multiplied by 0.1 at each of ``lr_milestones``.
-    lr_milestones : sequence of int, default=(50,)
-        Epochs after which the learning rate drops tenfold (the paper's two phases).
+    lr_milestones : "auto" or sequence of int, default="auto"
+        Epochs after which the learning rate drops tenfold. ``"auto"``: after epoch 50
+        for images (the paper's two phases), never for vectors.
     weight_decay : float, default=1e-6
         L2 weight decay (the paper's lambda).
     batch_size : int, default=200
         Mini-batch size for pretraining and training.
-    pretrain : bool, default=True
+    pretrain : "auto" or bool, default="auto"
         Pretrain an autoencoder whose encoder has phi's architecture and start phi from
-        its weights.
+        its weights. ``"auto"``: for images (the paper's recipe), not for vectors, where
+        training from scratch ranks better across the development suite
+        (docs/quality.md).
+    n_networks : "auto" or int, default="auto"
+        Number of independently initialised networks, each with its own centre,
+        trained together (:func:`deepsad.training.stacked.train_stacked`); the anomaly
+        score is the mean of their distances. ``"auto"``: 5 for vectors (a single small
+        network varies a lot with its seed), 1 for images and for a custom module
+        (which brings its own weights).
     pretrain_epochs : int, default=150
     pretrain_lr : float, default=1e-4
     pretrain_lr_milestones : sequence of int, default=(50,)
@@ -53,10 +65,10 @@ class DeepSAD(BaseDeepDetector):
         The reference implementation's autoencoder weight decay.
     output_activation : {"auto", "sigmoid", "identity"}, default="auto"
         Decoder output: ``auto`` uses a sigmoid when the training data lie in [0, 1].
-    standardize : bool, default=False
-        Tabular data only: scale each feature to zero mean and unit variance with the
-        training statistics (stored with the model and applied when scoring), as the
-        paper does for the ODDS benchmarks.
+    standardize : "auto" or bool, default="auto"
+        Scale each feature to zero mean and unit variance with the training statistics
+        (stored with the model and applied when scoring), as the paper does for the
+        ODDS benchmarks. ``"auto"``: tabular data yes, images no.
     contamination : "auto" or float in (0, 0.5], default="auto"
         Expected fraction of anomalies; sets ``offset_`` from the training scores
         (``"auto"``: 0.1).
@@ -76,12 +88,17 @@ class DeepSAD(BaseDeepDetector):
 
     Attributes
     ----------
-    network_ : torch.nn.Module
-        Trained phi (evaluation mode).
-    center_ : numpy.ndarray of shape (rep_dim,)
-        Hypersphere centre.
+    networks_ : list of torch.nn.Module
+        The trained networks (evaluation mode), ``n_networks_`` of them.
+    centers_ : numpy.ndarray of shape (n_networks_, rep_dim)
+        Their hypersphere centres.
+    network_, center_ : torch.nn.Module, numpy.ndarray of shape (rep_dim,)
+        The first network and its centre (the model itself when ``n_networks_ == 1``).
+    n_networks_ : int
+        Resolved ``n_networks``.
     autoencoder_ : Autoencoder or None
-        The pretrained autoencoder (its encoder is the starting point of phi).
+        The pretrained autoencoder of the first network (its encoder is the starting
+        point of phi); ``autoencoders_`` lists one per network.
     spec_ : MLPSpec, LeNetSpec or None
         The network specification used (None for a custom module).
     loss_history_, pretrain_loss_history_ : list of float
@@ -98,9 +115,15 @@ class DeepSAD(BaseDeepDetector):
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(300, 5)).astype("float32")
     >>> y = np.zeros(300, dtype=int); y[:3] = -1  # three labeled anomalies
-    >>> est = DeepSAD(epochs=2, pretrain_epochs=2, random_state=0).fit(X, y)
+    >>> est = DeepSAD(epochs=2, random_state=0).fit(X, y)
     >>> est.anomaly_score(X[:2]).shape
     (2,)
+    >>> est.n_networks_
+    5
+
+    The paper's settings (pretraining, one network, the learning-rate drop)::
+
+        paper = DeepSAD.paper(random_state=0)
     """
 
     def __init__(
@@ -112,16 +135,17 @@ class DeepSAD(BaseDeepDetector):
         eps: float = 1e-6,
         epochs: int = 150,
         lr: float = 1e-4,
-        lr_milestones: Any = (50,),
+        lr_milestones: Any = "auto",
         weight_decay: float = 1e-6,
         batch_size: int = 200,
-        pretrain: bool = True,
+        pretrain: Any = "auto",
+        n_networks: Any = "auto",
         pretrain_epochs: int = 150,
         pretrain_lr: float = 1e-4,
         pretrain_lr_milestones: Any = (50,),
         pretrain_weight_decay: float = 5e-4,
         output_activation: str = "auto",
-        standardize: bool = False,
+        standardize: Any = "auto",
         contamination: Any = "auto",
         device: Any = "auto",
         precision: str = "float32",
@@ -138,6 +162,7 @@ class DeepSAD(BaseDeepDetector):
         self.weight_decay = weight_decay
         self.batch_size = batch_size
         self.pretrain = pretrain
+        self.n_networks = n_networks
         self.pretrain_epochs = pretrain_epochs
         self.pretrain_lr = pretrain_lr
         self.pretrain_lr_milestones = pretrain_lr_milestones

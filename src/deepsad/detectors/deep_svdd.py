@@ -37,7 +37,7 @@ class DeepSVDD(BaseDeepDetector):
         Soft-boundary only: epochs trained with R = 0 before the radius is solved per
         batch (as in the reference implementation; lets the representation settle).
     network, decoder, epochs, lr, lr_milestones, weight_decay, batch_size, pretrain, \
-pretrain_epochs, pretrain_lr, pretrain_lr_milestones, pretrain_weight_decay, \
+n_networks, pretrain_epochs, pretrain_lr, pretrain_lr_milestones, pretrain_weight_decay, \
 output_activation, standardize, device, precision, random_state, verbose
         As for :class:`deepsad.DeepSAD`.
     contamination : "auto" or float in (0, 0.5], default="auto"
@@ -47,7 +47,7 @@ output_activation, standardize, device, precision, random_state, verbose
     ----------
     radius_ : float or None
         Final radius R (soft-boundary only).
-    network_, center_, autoencoder_, spec_, loss_history_, pretrain_loss_history_, \
+    networks_, centers_, network_, center_, n_networks_, autoencoder_, spec_, loss_history_, pretrain_loss_history_, \
 threshold_, offset_, input_shape_, n_features_in_
         As for :class:`deepsad.DeepSAD`.
     """
@@ -62,16 +62,17 @@ threshold_, offset_, input_shape_, n_features_in_
         decoder: nn.Module | None = None,
         epochs: int = 150,
         lr: float = 1e-4,
-        lr_milestones: Any = (50,),
+        lr_milestones: Any = "auto",
         weight_decay: float = 1e-6,
         batch_size: int = 200,
-        pretrain: bool = True,
+        pretrain: Any = "auto",
+        n_networks: Any = "auto",
         pretrain_epochs: int = 150,
         pretrain_lr: float = 1e-4,
         pretrain_lr_milestones: Any = (50,),
         pretrain_weight_decay: float = 5e-4,
         output_activation: str = "auto",
-        standardize: bool = False,
+        standardize: Any = "auto",
         contamination: Any = "auto",
         device: Any = "auto",
         precision: str = "float32",
@@ -89,6 +90,7 @@ threshold_, offset_, input_shape_, n_features_in_
         self.weight_decay = weight_decay
         self.batch_size = batch_size
         self.pretrain = pretrain
+        self.n_networks = n_networks
         self.pretrain_epochs = pretrain_epochs
         self.pretrain_lr = pretrain_lr
         self.pretrain_lr_milestones = pretrain_lr_milestones

@@ -19,7 +19,7 @@ from typing import Any
 
 from torch import nn
 
-from deepsad.detectors.deep_base import BaseDeepDetector, autoencoder_output_loss, precision_of
+from deepsad.detectors.deep_base import BaseDeepDetector, autoencoder_output_loss, mean_history, precision_of
 from deepsad.errors import InvalidInputError
 from deepsad.training import limited_threads
 from deepsad.training.stacked import check_strategy, train_stacked
@@ -144,6 +144,10 @@ def fit_stacked(
         raise InvalidInputError(
             f"fit_stacked needs training sets of one shape (their mini-batches run in step); got {sorted(shapes)}"
         )
+    if autoencoders is not None and any(len(state.members or [state]) > 1 for state in states):
+        raise InvalidInputError(
+            "autoencoders= gives one autoencoder per estimator; ensembles (n_networks > 1) pretrain their own"
+        )
     first = estimators[0]
     device = first._device
     n_samples = states[0].X.shape[0]
@@ -152,21 +156,26 @@ def fit_stacked(
     # measured on 2 shared cores, 3 stacked cardio MLPs ran 80x faster on one thread
     with limited_threads(first._training_threads()):
         centers, histories = _train_both_phases(estimators, states, autoencoders, device, n_samples, strategy)
-    for est, state, center, history in zip(estimators, states, centers, histories):
-        est.loss_history_ = history
-        est._finish_fit(state, center)
+    for est, state, est_centers, est_histories in zip(estimators, states, centers, histories):
+        est.loss_history_ = mean_history(est_histories)
+        est._finish_fit(state, est_centers if len(est_centers) > 1 else est_centers[0])
     return estimators
 
 
 def _train_both_phases(estimators: list[BaseDeepDetector], states: list[Any], autoencoders: Sequence[nn.Module] | None,
-                       device: Any, n_samples: int, strategy: str) -> tuple[list[Any], list[list[float]]]:
-    """Pretrain (or adopt) the autoencoders, then train every phi; returns centres and loss histories."""
+                       device: Any, n_samples: int, strategy: str) -> tuple[list[list[Any]], list[list[list[float]]]]:
+    """Pretrain (or adopt) the autoencoders, then train every network of every estimator.
+
+    An ensemble estimator contributes each of its networks (``state.members``); returns,
+    per estimator, its networks' centres and loss histories.
+    """
     first = estimators[0]
+    owners = [(index, member) for index, state in enumerate(states) for member in (state.members or [state])]
     if autoencoders is not None:
         for est, state, autoencoder in zip(estimators, states, autoencoders):
             est._adopt_autoencoder(state, autoencoder, reused=True)
     elif first._wants_pretraining():
-        built = [est._new_autoencoder(state) for est, state in zip(estimators, states)]
+        built = [estimators[index]._new_autoencoder(member) for index, member in owners]
         histories = train_stacked(
             [autoencoder for autoencoder, _, _ in built],
             autoencoder_output_loss,
@@ -178,20 +187,30 @@ def _train_both_phases(estimators: list[BaseDeepDetector], states: list[Any], au
             description="stacked autoencoder pretraining",
             strategy=strategy,
         )
-        for est, state, (autoencoder, _, _), history in zip(estimators, states, built, histories):
-            est.pretrain_loss_history_ = history
-            est._adopt_autoencoder(state, autoencoder, reused=False)
+        for k, (est, state) in enumerate(zip(estimators, states)):
+            mine = [i for i, (index, _) in enumerate(owners) if index == k]
+            for i in mine:
+                est._transfer_encoder(built[i][0], owners[i][1].phi)
+            est.autoencoders_ = [built[i][0].eval() for i in mine]
+            est.autoencoder_ = est.autoencoders_[0]
+            est.autoencoder_reused_ = False
+            est.pretrain_loss_history_ = mean_history([histories[i] for i in mine])
 
-    centers = [est._init_center(state.phi, state.X, state.semi_labels) for est, state in zip(estimators, states)]
+    centers = [estimators[index]._init_center(m.phi, m.X, m.semi_labels) for index, m in owners]
     histories = train_stacked(
-        [state.phi for state in states],
+        [member.phi for _, member in owners],
         first._output_loss,  # reads only settings that are equal for every estimator
-        [(state.X, state.semi_labels, center) for state, center in zip(states, centers)],
+        [(m.X, m.semi_labels, center) for (_, m), center in zip(owners, centers)],
         n_samples,
         first._train_config(),
-        generators=[state.generator for state in states],
+        generators=[member.generator for _, member in owners],
         device=device,
-        description=f"stacked training of {len(estimators)} {type(first).__name__}",
+        description=f"stacked training of {len(owners)} {type(first).__name__} networks",
         strategy=strategy,
     )
-    return centers, histories
+    per_centers: list[list[Any]] = [[] for _ in estimators]
+    per_histories: list[list[list[float]]] = [[] for _ in estimators]
+    for (index, _), center, history in zip(owners, centers, histories):
+        per_centers[index].append(center)
+        per_histories[index].append(history)
+    return per_centers, per_histories

@@ -37,6 +37,9 @@ Top-level keys (all but ``experiment``, ``datasets`` and ``methods`` optional)::
                                        # "polluted" draw); needs gamma_l = gamma_p = 0 and:
     labeled_anomaly_fraction = 0.1     # share of the training split's anomalies labeled -1
                                        # (round half up, at least one; the rest unlabeled)
+    label_available_if_short = false   # tabular, default draw: label every training anomaly
+                                       # when gamma_l asks for more than the split holds
+                                       # (recorded as labeled_shortfall) instead of refusing
 
     [preprocessing]
     standardize = true                 # tabular: zero mean, unit variance (training statistics)
@@ -162,10 +165,11 @@ SCENARIO_DEFAULTS: dict[str, Any] = {
     "max_per_class": None,
     "keep_all_anomalies": False,
     "labeled_anomaly_fraction": None,
+    "label_available_if_short": False,
 }
 #: Scenario keys left out of the resolved config while they have their default, so that
 #: configs that do not use them keep their hash.
-_OPTIONAL_SCENARIO_KEYS: tuple[str, ...] = ("keep_all_anomalies", "labeled_anomaly_fraction")
+_OPTIONAL_SCENARIO_KEYS: tuple[str, ...] = ("keep_all_anomalies", "labeled_anomaly_fraction", "label_available_if_short")
 PREPROCESSING_DEFAULTS: dict[str, Any] = {"standardize": True}
 #: The paper's schedule (Appendix E), used where a config leaves a key out.
 TRAINING_DEFAULTS: dict[str, Any] = {
@@ -181,7 +185,9 @@ METHOD_RESERVED_KEYS: tuple[str, ...] = (
 RUNNER_PARAMETERS: tuple[str, ...] = ("random_state", "verbose", "autoencoder")
 
 #: The paper's experiments, one shipped config each.
-SHIPPED_EXPERIMENTS: tuple[str, ...] = ("table3", "table4", "table5", "table6", "eta", "rep_dim")
+PAPER_EXPERIMENTS: tuple[str, ...] = ("table3", "table4", "table5", "table6", "eta", "rep_dim")
+#: Every shipped config: the paper's, then the tabular benchmarks of deepsad's defaults (docs/quality.md).
+SHIPPED_EXPERIMENTS: tuple[str, ...] = (*PAPER_EXPERIMENTS, "table6_defaults", "tabular")
 
 #: Where the shipped configs live: ``configs/`` at the repository root.
 CONFIG_DIR = Path(__file__).resolve().parents[3] / "configs"
@@ -300,6 +306,7 @@ class ScenarioSpec:
     max_per_class: int | None = None
     keep_all_anomalies: bool = False
     labeled_anomaly_fraction: float | None = None
+    label_available_if_short: bool = False
 
 
 @dataclass(frozen=True)
@@ -730,7 +737,17 @@ def _scenario(ctx: _Context, table: dict[str, Any], parameter: str, kinds: Mappi
         max_per_class=ctx.optional_integer(s["max_per_class"], "[scenario] max_per_class", low=2),
         keep_all_anomalies=keep_all,
         labeled_anomaly_fraction=fraction,
+        label_available_if_short=_label_available_if_short(ctx, s, has_images),
     )
+
+
+def _label_available_if_short(ctx: _Context, s: Mapping[str, Any], has_images: bool) -> bool:
+    value = s["label_available_if_short"]
+    if not isinstance(value, bool):
+        raise ctx.error(f"[scenario] label_available_if_short must be true or false, got {value!r}")
+    if value and has_images:
+        raise ctx.error("[scenario] label_available_if_short applies to tabular benchmarks only")
+    return value
 
 
 def _keep_all(ctx: _Context, s: Mapping[str, Any], parameter: str, has_images: bool) -> tuple[bool, float | None]:

@@ -261,7 +261,7 @@ def prepare_data(task: Task, data_root: str | None) -> PreparedData:
         draw = sample_odds_scenario(
             y_all[pos], gamma_l=task.gamma_l, gamma_p=task.gamma_p, test_fraction=task.test_fraction,
             keep_all_anomalies=task.keep_all_anomalies, labeled_anomaly_fraction=task.labeled_anomaly_fraction,
-            rng=rng, seed=task.seed,
+            label_available_if_short=task.label_available_if_short, rng=rng, seed=task.seed,
         )
         X_train = X_all[pos[draw.train_indices]]
         X_test = X_all[pos[draw.test_indices]]
@@ -345,25 +345,34 @@ def cap_training_set(data: PreparedData, limit: int, seed: int) -> PreparedData:
 # --------------------------------------------------------------------------- autoencoder cache
 
 
-def autoencoder_settings(estimator: Any) -> dict[str, Any] | None:
-    """The pretraining settings of a Deep SAD / Deep SVDD, normalised for hashing.
+def autoencoder_settings(estimator: Any, input_shape: Sequence[int]) -> dict[str, Any] | None:
+    """The pretraining settings of a Deep SAD / Deep SVDD on samples of ``input_shape``, normalised for hashing.
 
-    Returns ``None`` when the estimator does not pretrain or uses a custom module
+    Returns ``None`` when the estimator does not pretrain on such data, trains an
+    ensemble (each network pretrains its own autoencoder), or uses a custom module
     (which cannot be identified by value).
     """
-    from deepsad.models import LeNetSpec, MLPSpec, spec_from_dict, spec_to_dict
+    from deepsad.detectors.recipe import resolve_n_networks, resolve_pretrain, resolve_standardize
+    from deepsad.models import LeNetSpec, MLPSpec, auto_spec, spec_from_dict, spec_to_dict
     from deepsad.training import resolve_device
     from deepsad.validation import check_milestones
 
     p = estimator.get_params(deep=False)
-    if not p.get("pretrain", True) or int(p["pretrain_epochs"]) == 0 or p.get("decoder") is not None:
+    if (
+        not resolve_pretrain(p.get("pretrain", True), input_shape)
+        or resolve_n_networks(p.get("n_networks", 1), input_shape) > 1
+        or int(p["pretrain_epochs"]) == 0
+        or p.get("decoder") is not None
+    ):
         return None
     network = p["network"]
     if isinstance(network, dict):
         network = spec_from_dict(network)
+    if network == "auto":
+        network = auto_spec(tuple(input_shape))
     if isinstance(network, (MLPSpec, LeNetSpec)):
         network = spec_to_dict(network)
-    elif network != "auto":
+    elif network != "paper":
         return None
     return {
         "network": network,
@@ -373,7 +382,7 @@ def autoencoder_settings(estimator: Any) -> dict[str, Any] | None:
         "pretrain_weight_decay": float(p["pretrain_weight_decay"]),
         "batch_size": int(p["batch_size"]),
         "output_activation": str(p["output_activation"]),
-        "standardize": bool(p.get("standardize", False)),
+        "standardize": resolve_standardize(p.get("standardize", False), input_shape),
         "device": resolve_device(p["device"]).type,
         # named only when not the default, so the keys of float32 autoencoders stay as they were
         **({"precision": p["precision"]} if p.get("precision", "float32") != "float32" else {}),
@@ -509,6 +518,10 @@ def _with_runner_params(name: str, params: Mapping[str, Any], seed: int) -> dict
     merged = dict(params)
     if "random_state" in names:
         merged["random_state"] = seed
+    if "standardize" in names and "standardize" not in merged:
+        # the runner owns preprocessing (a config's [preprocessing]); a detector that
+        # standardizes by default would do it a second time
+        merged["standardize"] = False
     if "verbose" in names:
         merged["verbose"] = False
     return merged
@@ -531,7 +544,7 @@ class _TaskState:
 def _pretrainer_params(settings: Mapping[str, Any], seed: int) -> dict[str, Any]:
     """Deep SVDD parameters that pretrain exactly the autoencoder ``settings`` describe (and no phi)."""
     params = {k: v for k, v in settings.items()}
-    params.update({"epochs": 0, "random_state": seed, "verbose": False})
+    params.update({"epochs": 0, "pretrain": True, "n_networks": 1, "random_state": seed, "verbose": False})
     return params
 
 
@@ -565,7 +578,7 @@ def _fit_pretraining(task: Task, X: np.ndarray, y: np.ndarray, factory: Callable
                      **candidate: Any) -> Any:
     """Fit Deep SAD / Deep SVDD on ``X, y`` with the shared (or freshly pretrained) autoencoder."""
     estimator = factory(**candidate)
-    settings = autoencoder_settings(estimator)
+    settings = autoencoder_settings(estimator, X.shape[1:])
     if settings is None:  # no pretraining, or a custom network
         return estimator.fit(X, y)
     autoencoder, _ = _pretrained(task, X, settings, state)
@@ -576,8 +589,11 @@ def _hybrid_source(task: Task, data: PreparedData, state: _TaskState) -> Any:
     """A fitted Deep SVDD (``epochs = 0``) lending the hybrid the setup's pretrained autoencoder."""
     from deepsad.methods import make_detector
 
-    source = make_detector("deepsvdd", {**task.autoencoder, "epochs": 0, "random_state": task.seed, "verbose": False})
-    settings = autoencoder_settings(source)
+    source = make_detector("deepsvdd", {
+        "standardize": False,  # the runner standardized the data (its [preprocessing])
+        **task.autoencoder, "epochs": 0, "pretrain": True, "n_networks": 1, "random_state": task.seed, "verbose": False,
+    })
+    settings = autoencoder_settings(source, data.X_train.shape[1:])
     if settings is None:
         raise InvalidInputError("hybrid methods need a pretrained autoencoder: [autoencoder] epochs must be > 0")
     autoencoder, pretrainer = _pretrained(task, data.X_train, settings, state)

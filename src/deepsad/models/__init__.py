@@ -24,7 +24,15 @@ from deepsad.models.lenet import LENET_ARCHITECTURES, LeNetArchitecture, LeNetDe
 from deepsad.models.mlp import MLPDecoder, MLPEncoder
 from deepsad.models.pooled_batchnorm import BatchNormLeakyMaxPool2d
 from deepsad.models.resize_conv import UpsamplingConvTranspose2d
-from deepsad.models.specs import LeNetSpec, MLPSpec, NetworkSpec, default_spec, spec_from_dict, spec_to_dict
+from deepsad.models.specs import (
+    LeNetSpec,
+    MLPSpec,
+    NetworkSpec,
+    auto_spec,
+    default_spec,
+    spec_from_dict,
+    spec_to_dict,
+)
 from deepsad.models.stock import to_stock_layers
 
 __all__ = [
@@ -43,6 +51,7 @@ __all__ = [
     "UpsamplingConvTranspose2d",
     "build_decoder",
     "build_encoder",
+    "auto_spec",
     "default_spec",
     "init_weights_",
     "representation_dim",

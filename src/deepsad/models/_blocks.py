@@ -10,17 +10,19 @@ from deepsad.errors import InvalidInputError
 OUTPUT_ACTIVATIONS = ("sigmoid", "identity")
 
 
-def dense_block(in_features: int, out_features: int, *, negative_slope: float, bn_eps: float) -> list[nn.Module]:
-    """Linear (no bias) -> BatchNorm1d (no affine) -> leaky ReLU.
+def dense_block(
+    in_features: int, out_features: int, *, negative_slope: float, bn_eps: float, batch_norm: bool = True
+) -> list[nn.Module]:
+    """Linear (no bias) -> BatchNorm1d (no affine; only with ``batch_norm``) -> leaky ReLU.
 
     No bias and no affine BN shift: a constant offset would let phi map every input to
     the centre (hypersphere collapse, Ruff et al. 2018, Prop. 2).
     """
-    return [
-        nn.Linear(in_features, out_features, bias=False),
-        nn.BatchNorm1d(out_features, eps=bn_eps, affine=False),
-        nn.LeakyReLU(negative_slope),
-    ]
+    layers: list[nn.Module] = [nn.Linear(in_features, out_features, bias=False)]
+    if batch_norm:
+        layers.append(nn.BatchNorm1d(out_features, eps=bn_eps, affine=False))
+    layers.append(nn.LeakyReLU(negative_slope))
+    return layers
 
 
 def output_activation_module(name: str) -> nn.Module:

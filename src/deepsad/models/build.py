@@ -72,7 +72,8 @@ def build_encoder(spec: NetworkSpec, input_shape: tuple[int, ...]) -> nn.Module:
     with _leaving_global_rng_alone():
         if isinstance(spec, MLPSpec):
             return MLPEncoder(
-                shape[0], spec.hidden_sizes, spec.rep_dim, negative_slope=spec.negative_slope, bn_eps=spec.bn_eps
+                shape[0], spec.hidden_sizes, spec.rep_dim, negative_slope=spec.negative_slope, bn_eps=spec.bn_eps,
+                batch_norm=spec.batch_norm,
             )
         return LeNetEncoder(spec.variant, spec.rep_dim, negative_slope=spec.negative_slope, bn_eps=spec.bn_eps)
 
@@ -114,6 +115,7 @@ def build_decoder(spec: NetworkSpec, input_shape: tuple[int, ...], output_activa
                 negative_slope=spec.negative_slope,
                 bn_eps=spec.bn_eps,
                 output_activation=output_activation,
+                batch_norm=spec.batch_norm,
             )
         return LeNetDecoder(
             spec.variant,

@@ -11,7 +11,7 @@ _KERNEL_MODULES = (nn.Linear, nn.Bilinear, nn.modules.conv._ConvNd)
 
 
 @torch.no_grad()
-def init_weights_(module: nn.Module, generator: torch.Generator) -> None:
+def init_weights_(module: nn.Module, generator: torch.Generator, *, gain: float = 1.0) -> None:
     """Glorot/Xavier-uniform every Linear / Conv / ConvTranspose weight; zero every bias.
 
     Random numbers come only from ``generator``, so the same seed gives the same
@@ -26,6 +26,8 @@ def init_weights_(module: nn.Module, generator: torch.Generator) -> None:
         Initialised in place, with all its submodules.
     generator : torch.Generator
         Source of randomness, e.g. ``torch.Generator().manual_seed(seed)``.
+    gain : float, default=1.0
+        Scale of the Glorot bound (1 = the paper's init).
     """
     for submodule in module.modules():
         if not isinstance(submodule, _KERNEL_MODULES):
@@ -33,7 +35,7 @@ def init_weights_(module: nn.Module, generator: torch.Generator) -> None:
         weight = getattr(submodule, "weight", None)
         if isinstance(weight, torch.Tensor) and not isinstance(weight, nn.parameter.UninitializedParameter):
             fresh = torch.empty(weight.shape, dtype=weight.dtype, device=generator.device)
-            nn.init.xavier_uniform_(fresh, generator=generator)
+            nn.init.xavier_uniform_(fresh, gain=gain, generator=generator)
             weight.copy_(fresh)
         bias = getattr(submodule, "bias", None)
         if isinstance(bias, torch.Tensor) and not isinstance(bias, nn.parameter.UninitializedParameter):

@@ -29,6 +29,8 @@ class MLPEncoder(nn.Module):
         Leaky ReLU slope.
     bn_eps : float
         BatchNorm epsilon.
+    batch_norm : bool, default=True
+        BatchNorm after each hidden Linear (the paper's network).
 
     Attributes
     ----------
@@ -44,6 +46,7 @@ class MLPEncoder(nn.Module):
         *,
         negative_slope: float = 0.1,
         bn_eps: float = 1e-4,
+        batch_norm: bool = True,
     ) -> None:
         super().__init__()
         self.in_features = int(in_features)
@@ -51,7 +54,9 @@ class MLPEncoder(nn.Module):
         widths = [self.in_features, *hidden_sizes]
         layers: list[nn.Module] = []
         for width_in, width_out in zip(widths[:-1], widths[1:]):
-            layers += dense_block(width_in, width_out, negative_slope=negative_slope, bn_eps=bn_eps)
+            layers += dense_block(
+                width_in, width_out, negative_slope=negative_slope, bn_eps=bn_eps, batch_norm=batch_norm
+            )
         layers.append(nn.Linear(widths[-1], self.rep_dim, bias=False))
         self.net = nn.Sequential(*layers)
 
@@ -76,6 +81,8 @@ class MLPDecoder(nn.Module):
         Representation size.
     negative_slope, bn_eps : float
         As in the encoder.
+    batch_norm : bool, default=True
+        As in the encoder.
     output_activation : {"sigmoid", "identity"}
         ``"sigmoid"`` for data in [0, 1], ``"identity"`` for standardized data.
     """
@@ -89,6 +96,7 @@ class MLPDecoder(nn.Module):
         negative_slope: float = 0.1,
         bn_eps: float = 1e-4,
         output_activation: str = "sigmoid",
+        batch_norm: bool = True,
     ) -> None:
         super().__init__()
         self.out_features = int(out_features)
@@ -96,7 +104,9 @@ class MLPDecoder(nn.Module):
         widths = [self.rep_dim, *reversed(tuple(hidden_sizes))]
         layers: list[nn.Module] = []
         for width_in, width_out in zip(widths[:-1], widths[1:]):
-            layers += dense_block(width_in, width_out, negative_slope=negative_slope, bn_eps=bn_eps)
+            layers += dense_block(
+                width_in, width_out, negative_slope=negative_slope, bn_eps=bn_eps, batch_norm=batch_norm
+            )
         layers += [nn.Linear(widths[-1], self.out_features, bias=True), output_activation_module(output_activation)]
         self.net = nn.Sequential(*layers)
 

@@ -57,6 +57,13 @@ class MLPSpec:
         Leaky ReLU slope (the paper: 0.1; the reference code used PyTorch's 0.01).
     bn_eps : float, default=1e-4
         BatchNorm epsilon.
+    batch_norm : bool, default=True
+        BatchNorm (no affine) after each hidden Linear, as in the paper. Without it a
+        hidden layer is Linear (no bias) -> leaky ReLU.
+    init_gain : float, default=1.0
+        Gain of the Glorot-uniform initialisation of every weight: 1 is the paper's
+        Glorot init; about 0.5 matches the scale of PyTorch's default Linear init,
+        which trains better from scratch on tabular data (docs/quality.md).
 
     Examples
     --------
@@ -69,6 +76,8 @@ class MLPSpec:
     rep_dim: int = 8
     negative_slope: float = 0.1
     bn_eps: float = 1e-4
+    batch_norm: bool = True
+    init_gain: float = 1.0
 
     def __post_init__(self) -> None:
         # Normalise (list -> tuple, numpy ints -> int) so that specs from JSON compare
@@ -80,6 +89,9 @@ class MLPSpec:
         object.__setattr__(self, "rep_dim", _check_positive_int("rep_dim", self.rep_dim))
         object.__setattr__(self, "negative_slope", _check_nonneg_float("negative_slope", self.negative_slope))
         object.__setattr__(self, "bn_eps", _check_nonneg_float("bn_eps", self.bn_eps, strictly_positive=True))
+        if not isinstance(self.batch_norm, bool):
+            raise InvalidInputError(f"batch_norm must be True or False, got {self.batch_norm!r}")
+        object.__setattr__(self, "init_gain", _check_nonneg_float("init_gain", self.init_gain, strictly_positive=True))
 
 
 @dataclass(frozen=True)
@@ -124,6 +136,17 @@ class LeNetSpec:
 #: Any network spec deepsad can build.
 NetworkSpec = Union[MLPSpec, LeNetSpec]
 
+#: Spec fields added after the first model format. :func:`spec_to_dict` writes them only
+#: when they differ from their defaults, so specs written before they existed keep their
+#: dict form -- which saved models and experiment hashes contain.
+_LATER_FIELDS: dict[str, Any] = {"batch_norm": True, "init_gain": 1.0}
+
+#: The tabular MLP of deepsad's defaults (``network="auto"``): the paper's widths, no
+#: BatchNorm, and Glorot weights at this gain (chosen on the development suite,
+#: docs/quality.md).
+TABULAR_BATCH_NORM = False
+TABULAR_INIT_GAIN = 0.5
+
 # The "type" tag of each spec in its dict form; stable, since saved models contain it.
 _TYPE_TAGS: dict[str, type] = {"mlp": MLPSpec, "lenet": LeNetSpec}
 _TAG_OF: dict[type, str] = {cls: tag for tag, cls in _TYPE_TAGS.items()}
@@ -166,6 +189,25 @@ def default_spec(input_shape: tuple[int, ...]) -> NetworkSpec:
     )
 
 
+def auto_spec(input_shape: tuple[int, ...]) -> NetworkSpec:
+    """deepsad's default network for samples of shape ``input_shape`` (``network="auto"``).
+
+    Images get the paper's LeNet (:func:`default_spec`). Vectors get the paper's MLP
+    widths without BatchNorm and with Glorot weights at gain :data:`TABULAR_INIT_GAIN`:
+    trained from scratch, that network ranks better across the tabular development
+    suite than the paper's (docs/quality.md).
+
+    Raises
+    ------
+    InvalidInputError
+        For shapes :func:`default_spec` does not know.
+    """
+    spec = default_spec(input_shape)
+    if isinstance(spec, MLPSpec):
+        return dataclasses.replace(spec, batch_norm=TABULAR_BATCH_NORM, init_gain=TABULAR_INIT_GAIN)
+    return spec
+
+
 def spec_to_dict(spec: NetworkSpec) -> dict[str, Any]:
     """A JSON-serialisable dict of ``spec`` with a ``"type"`` key (``"mlp"`` or ``"lenet"``).
 
@@ -177,6 +219,8 @@ def spec_to_dict(spec: NetworkSpec) -> dict[str, Any]:
     data: dict[str, Any] = {"type": tag}
     for field in dataclasses.fields(spec):
         value = getattr(spec, field.name)
+        if field.name in _LATER_FIELDS and value == _LATER_FIELDS[field.name]:
+            continue
         data[field.name] = list(value) if isinstance(value, tuple) else value
     return data
 

@@ -28,7 +28,7 @@ def cae(data):
 @pytest.fixture(scope="module")
 def pretrained_deepsad(data):
     X, y = data
-    return DeepSAD(epochs=2, pretrain_epochs=4, batch_size=50, standardize=True, random_state=0, device="cpu").fit(X, y)
+    return DeepSAD(pretrain=True, n_networks=1, epochs=2, pretrain_epochs=4, batch_size=50, standardize=True, random_state=0, device="cpu").fit(X, y)
 
 
 # ---------------------------------------------------------------------------- CAE

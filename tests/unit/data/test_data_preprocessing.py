@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from deepsad.data.preprocessing import Standardizer, images_to_unit_float
+from deepsad.data.preprocessing import Standardizer, feature_mean_and_scale, images_to_unit_float
 from deepsad.errors import InvalidInputError
 
 
@@ -55,3 +55,34 @@ def test_standardizer_minmax_after():
     Z = scaler.fit_transform(train)
     assert np.allclose(Z.min(0), 0) and np.allclose(Z.max(0), 1)
     assert np.allclose(scaler.transform([[6.0, 1.0]]), [[1.5, 0.0]])
+
+
+def test_a_feature_constant_up_to_rounding_counts_as_constant():
+    """One repeated value has a computed std of ~1e-16, not 0 (cardio's table6 splits have such a
+    feature); scaling by it would turn any other test value into ~1e16."""
+    X = np.column_stack([np.full(1098, -0.49329397), np.linspace(0.0, 1.0, 1098)])
+    assert 0 < X[:, 0].std() < 1e-15
+    mean, scale = feature_mean_and_scale(X)
+    assert scale[0] == 1.0 and scale[1] == pytest.approx(X[:, 1].std())
+    standardizer = Standardizer().fit(X)
+    test = standardizer.transform(np.array([[1.14001753, 0.5]]))
+    assert abs(test[0, 0]) < 2 and np.all(np.isfinite(test))
+    # a real, if small, spread stays a spread
+    tiny = np.column_stack([np.linspace(0.0, 1e-9, 100), np.zeros(100)])
+    assert feature_mean_and_scale(tiny)[1][0] == pytest.approx(tiny[:, 0].std())
+
+
+@pytest.mark.parametrize("make", ["deepsad", "ocsvm"])
+def test_detectors_standardize_near_constant_features_safely(make):
+    from deepsad.methods import make_detector
+
+    rng = np.random.default_rng(0)
+    X = np.column_stack([np.full(300, -0.49329397), rng.normal(size=(300, 3))]).astype(np.float64)
+    params = {"epochs": 1, "n_networks": 1, "device": "cpu"} if make == "deepsad" else {}
+    est = make_detector(make, {**params, "standardize": True}).fit(X)
+    assert est.scaler_scale_[0] == 1.0
+    shifted = X[:5].copy()
+    shifted[:, 0] = 1.14001753
+    assert np.all(np.isfinite(est.anomaly_score(shifted)))
+    if make == "deepsad":  # a ~1e16 input would give a ~1e15 distance
+        assert np.all(est.anomaly_score(shifted) < 1e3)

@@ -108,3 +108,29 @@ def test_contradictions_are_clear_errors(kwargs, message):
     kwargs = {"gamma_l": 0.0, **kwargs}
     with pytest.raises(InvalidInputError, match=message):
         sample_odds_scenario(y, rng=np.random.default_rng(0), **kwargs)
+
+
+def test_a_clean_draw_short_of_anomalies_labels_all_of_them_only_when_asked():
+    """smtp-like: 1% of the training set is more than the training anomalies there are."""
+    import numpy as np
+    import pytest
+
+    from deepsad.data.scenarios import sample_odds_scenario
+    from deepsad.errors import InvalidInputError
+
+    truth = np.zeros(5000, dtype=np.int64)
+    truth[:20] = 1  # 12 training anomalies after the 60:40 split; gamma_l = .01 asks for 30
+    with pytest.raises(InvalidInputError, match="not enough training anomalies"):
+        sample_odds_scenario(truth, gamma_l=0.01, rng=np.random.default_rng(0))
+    draw = sample_odds_scenario(truth, gamma_l=0.01, label_available_if_short=True, rng=np.random.default_rng(0))
+    train = draw.summary["train"]
+    assert train["labeled_anomaly"] == 12 and train["labeled_shortfall"] == 18 and train["pollution"] == 0
+    assert int((draw.train_semi_labels == -1).sum()) == 12
+    # the same split as without the option, and nothing changes where the anomalies suffice
+    enough = np.zeros(5000, dtype=np.int64)
+    enough[:200] = 1
+    plain = sample_odds_scenario(enough, gamma_l=0.01, rng=np.random.default_rng(1))
+    lenient = sample_odds_scenario(enough, gamma_l=0.01, label_available_if_short=True, rng=np.random.default_rng(1))
+    np.testing.assert_array_equal(plain.train_indices, lenient.train_indices)
+    np.testing.assert_array_equal(plain.train_semi_labels, lenient.train_semi_labels)
+    assert "labeled_shortfall" not in lenient.summary["train"]

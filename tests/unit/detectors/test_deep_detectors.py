@@ -10,7 +10,7 @@ from torch import nn
 from deepsad import DeepSAD, DeepSVDD, LeNetSpec, MLPSpec
 from deepsad.errors import InvalidInputError
 
-FAST = dict(epochs=2, pretrain_epochs=2, batch_size=64, random_state=0)
+FAST = dict(pretrain=True, n_networks=1, epochs=2, pretrain_epochs=2, batch_size=64, random_state=0)
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def _state(module: nn.Module) -> dict[str, torch.Tensor]:
 
 def test_pretrained_encoder_weights_are_transferred_to_phi(tabular):
     X, y = tabular
-    est = DeepSAD(epochs=0, pretrain_epochs=3, batch_size=64, random_state=0).fit(X, y)
+    est = DeepSAD(pretrain=True, n_networks=1, epochs=0, pretrain_epochs=3, batch_size=64, random_state=0).fit(X, y)
     encoder_state = est.autoencoder_.encoder.state_dict()
     phi_state = est.network_.state_dict()
     assert phi_state.keys() == encoder_state.keys()
@@ -43,7 +43,7 @@ def test_pretrained_encoder_weights_are_transferred_to_phi(tabular):
 
 def test_transferred_weights_differ_from_a_fresh_initialisation(tabular):
     X, y = tabular
-    pretrained = DeepSAD(epochs=0, pretrain_epochs=3, batch_size=64, random_state=0).fit(X, y)
+    pretrained = DeepSAD(pretrain=True, n_networks=1, epochs=0, pretrain_epochs=3, batch_size=64, random_state=0).fit(X, y)
     fresh = DeepSAD(epochs=0, pretrain=False, batch_size=64, random_state=0).fit(X, y)
     weights = [k for k in pretrained.network_.state_dict() if k.endswith("weight")]
     assert weights
@@ -53,7 +53,7 @@ def test_transferred_weights_differ_from_a_fresh_initialisation(tabular):
 
 def test_training_starts_from_the_encoder_and_moves_away(tabular):
     X, y = tabular
-    est = DeepSAD(epochs=3, pretrain_epochs=3, batch_size=64, random_state=0).fit(X, y)
+    est = DeepSAD(pretrain=True, n_networks=1, epochs=3, pretrain_epochs=3, batch_size=64, random_state=0).fit(X, y)
     changed = [
         not torch.equal(est.network_.state_dict()[k], est.autoencoder_.encoder.state_dict()[k])
         for k in est.network_.state_dict()
@@ -70,7 +70,7 @@ def test_training_starts_from_the_encoder_and_moves_away(tabular):
 def test_phi_has_no_bias_and_no_affine_batchnorm(network, shape):
     rng = np.random.default_rng(1)
     X = rng.random((40, *shape)).astype(np.float32)
-    est = DeepSVDD(network=network, epochs=1, pretrain_epochs=1, batch_size=20, random_state=0).fit(X)
+    est = DeepSVDD(pretrain=True, n_networks=1, network=network, epochs=1, pretrain_epochs=1, batch_size=20, random_state=0).fit(X)
     names = [name for name, _ in est.network_.named_parameters()]
     assert not [n for n in names if n.endswith("bias")]
     for module in est.network_.modules():
@@ -90,7 +90,7 @@ def test_same_random_state_gives_identical_scores_on_cpu(tabular):
 
 def test_centre_is_the_mean_over_samples_that_are_not_labeled_anomalies(tabular):
     X, y = tabular
-    est = DeepSAD(epochs=0, pretrain_epochs=2, batch_size=64, random_state=0).fit(X, y)
+    est = DeepSAD(pretrain=True, n_networks=1, epochs=0, pretrain_epochs=2, batch_size=64, random_state=0).fit(X, y)
     z = est.embed(X)
     expected = z[y != -1].mean(axis=0)
     expected = np.where(np.abs(expected) < 0.1, np.where(expected < 0, -0.1, 0.1), expected)
@@ -114,7 +114,7 @@ def test_anomaly_score_is_the_distance_to_the_centre(tabular):
 
 def test_labeled_anomalies_end_up_further_from_the_centre(tabular):
     X, y = tabular
-    est = DeepSAD(epochs=30, pretrain_epochs=10, batch_size=64, lr=1e-3, random_state=0).fit(X, y)
+    est = DeepSAD(pretrain=True, n_networks=1, epochs=30, pretrain_epochs=10, batch_size=64, lr=1e-3, random_state=0).fit(X, y)
     scores = est.anomaly_score(X)
     assert scores[y == -1].min() > np.median(scores[y == 0])
 
@@ -140,7 +140,7 @@ def test_torch_tensor_input_gives_the_same_scores(tabular):
 def test_image_input_with_the_default_lenet():
     rng = np.random.default_rng(0)
     X = rng.random((30, 1, 28, 28)).astype(np.float32)
-    est = DeepSAD(epochs=1, pretrain_epochs=1, batch_size=16, random_state=0).fit(X)
+    est = DeepSAD(pretrain=True, n_networks=1, epochs=1, pretrain_epochs=1, batch_size=16, random_state=0).fit(X)
     assert est.spec_ == LeNetSpec("mnist")
     assert est.output_activation_ == "sigmoid"
     assert est.anomaly_score(X).shape == (30,)
@@ -153,11 +153,11 @@ def test_custom_network_module_with_decoder():
     encoder = nn.Sequential(nn.Linear(6, 5, bias=False), nn.LeakyReLU(0.1), nn.Linear(5, 3, bias=False))
     decoder = nn.Sequential(nn.Linear(3, 5), nn.LeakyReLU(0.1), nn.Linear(5, 6))
     X = np.random.default_rng(0).normal(size=(50, 6)).astype(np.float32)
-    est = DeepSAD(network=encoder, decoder=decoder, epochs=1, pretrain_epochs=1, random_state=0).fit(X)
+    est = DeepSAD(pretrain=True, n_networks=1, network=encoder, decoder=decoder, epochs=1, pretrain_epochs=1, random_state=0).fit(X)
     assert est.center_.shape == (3,)
     assert est.network_ is not encoder  # the user's module is not modified
     with pytest.raises(InvalidInputError, match="decoder"):
-        DeepSAD(network=encoder, epochs=1, pretrain_epochs=1).fit(X)
+        DeepSAD(pretrain=True, n_networks=1, network=encoder, epochs=1, pretrain_epochs=1).fit(X)
 
 
 class _ViewFlattenEncoder(nn.Module):
@@ -189,7 +189,7 @@ def test_custom_image_modules_keep_the_default_layout():
                   batch_size=16, random_state=0).fit(X)
     assert est.anomaly_score(X).shape == (40,)
     assert est.embed(X).shape == (40, 5)
-    lenet = DeepSAD(epochs=1, pretrain_epochs=1, batch_size=16, random_state=0).fit(
+    lenet = DeepSAD(pretrain=True, n_networks=1, epochs=1, pretrain_epochs=1, batch_size=16, random_state=0).fit(
         np.random.default_rng(1).random((30, 1, 28, 28)).astype(np.float32)
     )
     assert lenet.network_.features[0].weight.is_contiguous(memory_format=torch.channels_last)

@@ -9,7 +9,7 @@ import torch
 from deepsad import DeepSAD, DeepSVDD, LeNetSpec, fit_stacked, load
 from deepsad.errors import InvalidInputError
 
-FAST = dict(epochs=3, pretrain_epochs=3, batch_size=64, lr_milestones=(2,), pretrain_lr_milestones=(2,))
+FAST = dict(pretrain=True, n_networks=1, epochs=3, pretrain_epochs=3, batch_size=64, lr_milestones=(2,), pretrain_lr_milestones=(2,))
 
 
 def _draws(n_models, shape=(6,), n_samples=200):

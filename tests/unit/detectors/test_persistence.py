@@ -24,13 +24,13 @@ def data():
 @pytest.fixture(scope="module")
 def fitted(data):
     X, y = data
-    return DeepSAD(epochs=2, pretrain_epochs=2, batch_size=50, standardize=True, random_state=0).fit(X, y)
+    return DeepSAD(pretrain=True, n_networks=1, epochs=2, pretrain_epochs=2, batch_size=50, standardize=True, random_state=0).fit(X, y)
 
 
 @pytest.mark.parametrize(
     "make",
     [
-        lambda: DeepSAD(epochs=2, pretrain_epochs=2, batch_size=50, random_state=0, contamination=0.05),
+        lambda: DeepSAD(pretrain=True, n_networks=1, epochs=2, pretrain_epochs=2, batch_size=50, random_state=0, contamination=0.05),
         lambda: DeepSVDD(objective="soft-boundary", radius_warmup_epochs=0, epochs=2, pretrain=False, random_state=0),
     ],
 )
@@ -190,7 +190,7 @@ def test_a_version_1_lenet_model_file_loads_and_scores_the_same(tmp_path) -> Non
     X = rng.random((40, 1, 28, 28), dtype=np.float32)
     y = np.zeros(40, dtype=np.int64)
     y[:2] = -1
-    model = DeepSAD(epochs=1, pretrain_epochs=1, batch_size=20, random_state=0).fit(X, y)
+    model = DeepSAD(pretrain=True, n_networks=1, epochs=1, pretrain_epochs=1, batch_size=20, random_state=0).fit(X, y)
     assert model.network_.__class__.__name__ == "LeNetEncoder"
     path = deepsad.save(model, tmp_path / "model")
     _as_version_1(path)

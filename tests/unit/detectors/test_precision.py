@@ -14,7 +14,7 @@ from deepsad.errors import InvalidInputError
 from deepsad.experiments.runner import autoencoder_settings
 from deepsad.training import OptimizerConfig, train, training_autocast
 
-FAST = dict(epochs=3, pretrain_epochs=3, batch_size=64, lr_milestones=(2,), pretrain_lr_milestones=(2,), device="cpu")
+FAST = dict(pretrain=True, n_networks=1, epochs=3, pretrain_epochs=3, batch_size=64, lr_milestones=(2,), pretrain_lr_milestones=(2,), device="cpu")
 
 
 def _tabular(n=200, seed=0):
@@ -70,9 +70,9 @@ def test_precision_is_saved_and_keys_the_autoencoder_cache(tmp_path):
     restored = load(tmp_path / "m")
     assert restored.get_params()["precision"] == "bfloat16"
     np.testing.assert_array_equal(restored.anomaly_score(X), model.anomaly_score(X))
-    assert autoencoder_settings(model)["precision"] == "bfloat16"
+    assert autoencoder_settings(model, X.shape[1:])["precision"] == "bfloat16"
     # float32 autoencoders keep the cache keys they had before the parameter existed
-    assert "precision" not in autoencoder_settings(DeepSAD(**FAST))
+    assert "precision" not in autoencoder_settings(DeepSAD(**FAST), X.shape[1:])
 
 
 def test_fit_stacked_refuses_bfloat16_by_name():

@@ -8,6 +8,7 @@ import pytest
 
 from deepsad.errors import DataFileError, InvalidInputError
 from deepsad.experiments.config import (
+    PAPER_EXPERIMENTS,
     SHIPPED_EXPERIMENTS,
     config_from_dict,
     deep_merge,
@@ -47,6 +48,13 @@ def error_of(data: dict, profile: str = "full") -> str:
 
 @pytest.mark.parametrize("name", SHIPPED_EXPERIMENTS)
 def test_shipped_configs_load_in_both_profiles(name):
+    full, quick = load_config(name), load_config(name, "quick")
+    assert full.experiment == quick.experiment == name
+    assert full.config_hash != quick.config_hash and len(quick.seeds) <= len(full.seeds)
+
+
+@pytest.mark.parametrize("name", PAPER_EXPERIMENTS)
+def test_paper_configs_keep_the_papers_schedule(name):
     full = load_config(name)
     quick = load_config(name, "quick")
     assert full.experiment == quick.experiment == name

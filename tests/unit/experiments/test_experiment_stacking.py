@@ -14,6 +14,10 @@ from deepsad.experiments.stacking import execution_units, stack_key
 from deepsad.experiments.store import read_results
 
 
+#: the paper's recipe (deepsad's tabular defaults do not pretrain): these tests exercise the autoencoder cache
+PRETRAINED = {"pretrain": True, "n_networks": 1}
+
+
 def stacking_config(methods=None):
     return config_from_dict({
         "experiment": "stacking", "datasets": ["thyroid", "cardio"], "seeds": [0, 1, 2],
@@ -21,7 +25,7 @@ def stacking_config(methods=None):
         "training": {"epochs": 3, "lr_milestones": [], "device": "cpu"},
         "autoencoder": {"epochs": 3, "lr_milestones": []},
         "methods": methods or {
-            "deepsad": {}, "deepsvdd": {},
+            "deepsad": dict(PRETRAINED), "deepsvdd": dict(PRETRAINED),
             "hybrid-ocsvm": {"selection": "paper-test-subset", "grid": {"gamma": [0.5], "nu": [0.1]}},
         },
     })
@@ -69,7 +73,7 @@ def test_a_failing_stacked_fit_falls_back_to_single_fits(odds, tmp_path, monkeyp
         raise RuntimeError("stacking broke")
 
     monkeypatch.setattr(deepsad.detectors, "fit_stacked", broken)
-    config = stacking_config({"deepsad": {}})
+    config = stacking_config({"deepsad": dict(PRETRAINED)})
     summary = run_experiment(config, tmp_path / "r.sqlite", SerialExecutor(threads=1), data_root=odds,
                              progress=False, stack=3)
     assert summary.n_done == 6 and summary.n_failed == 0

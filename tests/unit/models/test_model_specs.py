@@ -173,3 +173,40 @@ def test_spec_from_dict_rejects_bad_dicts(data, match):
 def test_spec_to_dict_rejects_non_specs():
     with pytest.raises(InvalidInputError):
         spec_to_dict({"type": "mlp"})  # type: ignore[arg-type]
+
+
+def test_batch_norm_and_init_gain_of_mlp_specs():
+    import torch
+
+    from deepsad.models import build_encoder, init_weights_
+
+    plain = build_encoder(MLPSpec(hidden_sizes=(16,), rep_dim=4, batch_norm=False), (10,))
+    assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in plain.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm1d) for m in build_encoder(MLPSpec(hidden_sizes=(16,), rep_dim=4), (10,)).modules())
+    # the gain scales every Glorot draw (same generator state, same draws)
+    weights = []
+    for gain in (1.0, 0.5):
+        encoder = build_encoder(MLPSpec(hidden_sizes=(16,), rep_dim=4), (10,))
+        init_weights_(encoder, torch.Generator().manual_seed(0), gain=gain)
+        weights.append(encoder.net[0].weight.detach().clone())
+    torch.testing.assert_close(weights[1], weights[0] * 0.5)
+    with pytest.raises(InvalidInputError, match="init_gain"):
+        MLPSpec(init_gain=0)
+    with pytest.raises(InvalidInputError, match="batch_norm"):
+        MLPSpec(batch_norm="no")
+
+
+def test_spec_dicts_name_later_fields_only_when_not_default():
+    """Specs written before batch_norm / init_gain existed keep their dict form (saved models, hashes)."""
+    assert spec_to_dict(MLPSpec()) == {"type": "mlp", "hidden_sizes": [32, 16], "rep_dim": 8,
+                                       "negative_slope": 0.1, "bn_eps": 1e-4}
+    changed = MLPSpec(batch_norm=False, init_gain=0.5)
+    assert spec_to_dict(changed)["batch_norm"] is False and spec_to_dict(changed)["init_gain"] == 0.5
+    assert spec_from_dict(spec_to_dict(changed)) == changed
+
+
+def test_auto_spec_is_the_papers_network_without_batchnorm_for_vectors():
+    from deepsad.models import auto_spec, default_spec
+
+    assert auto_spec((300,)) == MLPSpec(hidden_sizes=(128, 64), rep_dim=32, batch_norm=False, init_gain=0.5)
+    assert auto_spec((1, 28, 28)) == default_spec((1, 28, 28)) == LeNetSpec("mnist")
