@@ -611,6 +611,7 @@ class BaseDeepDetector(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, Base
         self.n_networks_ = len(self.networks_)
         self.n_labeled_normal_ = int((state.semi_labels_np == 1).sum())
         self.n_labeled_anomaly_ = int((state.semi_labels_np == -1).sum())
+        self.distance_scales_ = self._median_training_distances(state.X) if len(self.networks_) > 1 else None
         train_scores = self._distances(state.X)
         self._set_threshold(train_scores, natural_threshold=self._natural_threshold(train_scores))
         return self
@@ -637,18 +638,37 @@ class BaseDeepDetector(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, Base
         return None
 
     # ------------------------------------------------------------------ scoring
+    def _median_training_distances(self, X_t: torch.Tensor) -> np.ndarray:
+        """Each network's median distance on the training data: its scale in an ensemble."""
+        medians = []
+        for network, center in zip(self.networks_, self.centers_):
+            center_t = torch.from_numpy(np.ascontiguousarray(center)).to(X_t.device)
+
+            def distance(batch: torch.Tensor, network: nn.Module = network, center_t: torch.Tensor = center_t) -> torch.Tensor:
+                return squared_distance(network.eval()(batch), center_t).sqrt()
+
+            distances = map_batches(distance, X_t, batch_size=self._scoring_batch_size()).to("cpu").double().numpy()
+            median = float(np.median(distances))
+            medians.append(median if median > 0 else 1.0)
+        return np.asarray(medians, dtype=np.float32)
+
     def _distances(self, X_t: torch.Tensor) -> np.ndarray:
-        """Distance to the centre; for an ensemble the mean over its networks."""
-        pairs = [
-            (network.eval(), torch.from_numpy(np.ascontiguousarray(center)).to(X_t.device))
-            for network, center in zip(self.networks_, self.centers_)
+        """Distance to the centre; for an ensemble the mean over its networks of each
+        distance divided by that network's median training distance (``distance_scales_``),
+        so that no network weighs more for living on a larger scale."""
+        scales = getattr(self, "distance_scales_", None)
+        weights = [1.0] * len(self.networks_) if scales is None else [1.0 / float(v) for v in scales]
+        parts = [
+            (network.eval(), torch.from_numpy(np.ascontiguousarray(center)).to(X_t.device), weight)
+            for network, center, weight in zip(self.networks_, self.centers_, weights)
         ]
 
         def distance(batch: torch.Tensor) -> torch.Tensor:
-            total = squared_distance(pairs[0][0](batch), pairs[0][1]).sqrt()
-            for network, center in pairs[1:]:
-                total = total + squared_distance(network(batch), center).sqrt()
-            return total / len(pairs)
+            network, center, weight = parts[0]
+            total = squared_distance(network(batch), center).sqrt() * weight
+            for network, center, weight in parts[1:]:
+                total = total + squared_distance(network(batch), center).sqrt() * weight
+            return total / len(parts)
 
         return map_batches(distance, X_t, batch_size=self._scoring_batch_size()).to("cpu").double().numpy()
 
@@ -737,6 +757,7 @@ class BaseDeepDetector(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, Base
         arrays["center"] = self.center_
         if len(self.networks_) > 1:
             arrays["centers"] = self.centers_
+            arrays["distance_scales"] = self.distance_scales_
         if self.scaler_mean_ is not None:
             arrays["scaler_mean"], arrays["scaler_scale"] = self.scaler_mean_, self.scaler_scale_
         autoencoders = getattr(self, "autoencoders_", None) or ([self.autoencoder_] if self.autoencoder_ is not None else [])
@@ -800,6 +821,7 @@ class BaseDeepDetector(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, Base
         )
         if self.centers_.shape[0] != n_networks:
             raise InvalidInputError(f"the model holds {self.centers_.shape[0]} centres for {n_networks} networks")
+        self.distance_scales_ = np.asarray(arrays["distance_scales"], dtype=np.float32) if n_networks > 1 else None
         self.scaler_mean_ = np.asarray(arrays["scaler_mean"]) if "scaler_mean" in arrays else None
         self.scaler_scale_ = np.asarray(arrays["scaler_scale"]) if "scaler_scale" in arrays else None
         self.threshold_ = float(meta["threshold"])

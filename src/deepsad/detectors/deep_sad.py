@@ -55,7 +55,8 @@ class DeepSAD(BaseDeepDetector):
     n_networks : "auto" or int, default="auto"
         Number of independently initialised networks, each with its own centre,
         trained together (:func:`deepsad.training.stacked.train_stacked`); the anomaly
-        score is the mean of their distances. ``"auto"``: 5 for vectors (a single small
+        score is the mean of their distances, each divided by that network's median
+        training distance (``distance_scales_``). ``"auto"``: 5 for vectors (a single small
         network varies a lot with its seed), 1 for images and for a custom module
         (which brings its own weights).
     pretrain_epochs : int, default=150
@@ -96,6 +97,10 @@ class DeepSAD(BaseDeepDetector):
         The first network and its centre (the model itself when ``n_networks_ == 1``).
     n_networks_ : int
         Resolved ``n_networks``.
+    distance_scales_ : numpy.ndarray of shape (n_networks_,) or None
+        Each network's median distance on the training data, by which an ensemble's
+        distances are divided before averaging (None for one network: the score is then
+        the distance itself, as in the paper).
     autoencoder_ : Autoencoder or None
         The pretrained autoencoder of the first network (its encoder is the starting
         point of phi); ``autoencoders_`` lists one per network.

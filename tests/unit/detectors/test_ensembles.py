@@ -72,15 +72,19 @@ def test_each_network_of_an_ensemble_is_a_single_network_fit(data):
     X, y = data
     ensemble = DeepSAD(**FAST, n_networks=3, random_state=7).fit(X, y)
     X_std = (X - ensemble.scaler_mean_) / ensemble.scaler_scale_
-    singles = []
+    scaled = []
     for k in range(3):
         single = DeepSAD(**FAST, n_networks=1, random_state=member_seed(7, k)).fit(X, y)
         np.testing.assert_allclose(ensemble.centers_[k], single.center_, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(
             _distance(ensemble.networks_[k], ensemble.centers_[k], X_std), single.anomaly_score(X), rtol=1e-4, atol=1e-5
         )
-        singles.append(single.anomaly_score(X))
-    np.testing.assert_allclose(ensemble.anomaly_score(X), np.mean(singles, axis=0), rtol=1e-4, atol=1e-5)
+        # X is the training set: each network's distances in units of its median training distance
+        median = np.median(single.anomaly_score(X))
+        np.testing.assert_allclose(ensemble.distance_scales_[k], median, rtol=1e-4)
+        scaled.append(single.anomaly_score(X) / median)
+    np.testing.assert_allclose(ensemble.anomaly_score(X), np.mean(scaled, axis=0), rtol=1e-4, atol=1e-5)
+    assert DeepSAD(**FAST, n_networks=1, random_state=0).fit(X, y).distance_scales_ is None
     assert len(ensemble.loss_history_) == FAST["epochs"]
 
 
@@ -119,6 +123,7 @@ def test_ensemble_save_load_round_trip(tmp_path, data):
     est.save(tmp_path / "m")
     loaded = deepsad.load(tmp_path / "m")
     assert loaded.n_networks_ == 3 and len(loaded.autoencoders_) == 3
+    np.testing.assert_array_equal(loaded.distance_scales_, est.distance_scales_)
     np.testing.assert_array_equal(loaded.anomaly_score(X), est.anomaly_score(X))
     np.testing.assert_array_equal(loaded.predict(X), est.predict(X))
     content = json.loads((tmp_path / "m" / "model.json").read_text())
