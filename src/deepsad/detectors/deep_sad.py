@@ -51,7 +51,7 @@ class DeepSAD(BaseDeepDetector):
         Pretrain an autoencoder whose encoder has phi's architecture and start phi from
         its weights. ``"auto"``: for images (the paper's recipe), not for vectors, where
         training from scratch ranks better across the development suite
-        (docs/quality.md).
+        (docs/defaults_study.md).
     n_networks : "auto" or int, default="auto"
         Number of independently initialised networks, each with its own centre,
         trained together (:func:`deepsad.training.stacked.train_stacked`); the anomaly

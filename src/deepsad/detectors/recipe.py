@@ -5,7 +5,7 @@ the data: images keep the paper's recipe (autoencoder pretraining, one LeNet, th
 learning rate dropping tenfold after 50 epochs), while tabular data train an ensemble of
 small MLPs from scratch at a constant learning rate. The tabular choice was made by
 average rank over the 37-dataset development suite, in both the clean and the polluted
-scenario (docs/quality.md); the paper's settings remain one call away
+scenario (docs/defaults_study.md); the paper's settings remain one call away
 (:data:`PAPER_SETTINGS`, ``DeepSAD.paper()``).
 """
 

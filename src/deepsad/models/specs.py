@@ -63,7 +63,7 @@ class MLPSpec:
     init_gain : float, default=1.0
         Gain of the Glorot-uniform initialisation of every weight: 1 is the paper's
         Glorot init; about 0.5 matches the scale of PyTorch's default Linear init,
-        which trains better from scratch on tabular data (docs/quality.md).
+        which trains better from scratch on tabular data (docs/defaults_study.md).
 
     Examples
     --------
@@ -143,7 +143,7 @@ _LATER_FIELDS: dict[str, Any] = {"batch_norm": True, "init_gain": 1.0}
 
 #: The tabular MLP of deepsad's defaults (``network="auto"``): the paper's widths, no
 #: BatchNorm, and Glorot weights at this gain (chosen on the development suite,
-#: docs/quality.md).
+#: docs/defaults_study.md).
 TABULAR_BATCH_NORM = False
 TABULAR_INIT_GAIN = 0.5
 
@@ -195,7 +195,7 @@ def auto_spec(input_shape: tuple[int, ...]) -> NetworkSpec:
     Images get the paper's LeNet (:func:`default_spec`). Vectors get the paper's MLP
     widths without BatchNorm and with Glorot weights at gain :data:`TABULAR_INIT_GAIN`:
     trained from scratch, that network ranks better across the tabular development
-    suite than the paper's (docs/quality.md).
+    suite than the paper's (docs/defaults_study.md).
 
     Raises
     ------
