@@ -32,7 +32,7 @@ import numpy as np
 ODDS = ["arrhythmia", "cardio", "satellite", "satimage-2", "shuttle", "thyroid"]
 
 #: candidate name -> DeepSAD parameters (the "paper" one is built with DeepSAD.paper)
-CANDIDATES: dict[str, dict] = {
+SAD_CANDIDATES: dict[str, dict] = {
     "default": {},
     "batchnorm": {"network": {"type": "mlp-auto", "batch_norm": True}},
     "gain1": {"network": {"type": "mlp-auto", "init_gain": 1.0}},
@@ -40,6 +40,17 @@ CANDIDATES: dict[str, dict] = {
     "milestone50": {"lr_milestones": (50,)},
     "paper": {"preset": "paper"},
 }
+
+#: Deep SVDD (no labels): does it want the same recipe, or pretraining?
+SVDD_CANDIDATES: dict[str, dict] = {
+    "default": {},
+    "batchnorm": {"network": {"type": "mlp-auto", "batch_norm": True}},
+    "pretrain": {"pretrain": True},
+    "pretrain-batchnorm": {"pretrain": True, "network": {"type": "mlp-auto", "batch_norm": True}},
+    "paper-5": {"preset": "paper", "n_networks": 5},
+    "paper": {"preset": "paper"},
+}
+
 
 
 def suite(data_root: Path) -> list[str]:
@@ -87,23 +98,25 @@ def cap(train: np.ndarray, semi: np.ndarray, limit: int, seed: int) -> tuple[np.
     return train[keep], semi[keep]
 
 
-def make(candidate: str, input_dim: int, seed: int):
+def make(candidate: str, input_dim: int, seed: int, detector: str = "deepsad"):
     import dataclasses
 
-    from deepsad import DeepSAD
+    from deepsad import DeepSAD, DeepSVDD
     from deepsad.models import auto_spec
 
-    params = dict(CANDIDATES[candidate])
+    cls = DeepSVDD if detector == "deepsvdd" else DeepSAD
+    params = dict((SVDD_CANDIDATES if detector == "deepsvdd" else SAD_CANDIDATES)[candidate])
     if params.pop("preset", None) == "paper":
-        return DeepSAD.paper(random_state=seed, device="cpu")
+        return cls.paper(random_state=seed, device="cpu", **params)
     network = params.pop("network", None)
     if network is not None:
         overrides = {k: v for k, v in network.items() if k != "type"}
         params["network"] = dataclasses.replace(auto_spec((input_dim,)), **overrides)
-    return DeepSAD(random_state=seed, device="cpu", **params)
+    return cls(random_state=seed, device="cpu", **params)
 
 
-def run_unit(name: str, scenario: str, seed: int, data_root: str, max_train: int, done: set) -> list[dict]:
+def run_unit(name: str, scenario: str, seed: int, data_root: str, max_train: int, done: set,
+             detector: str = "deepsad") -> list[dict]:
     import torch
     from sklearn.ensemble import IsolationForest
     from sklearn.metrics import roc_auc_score
@@ -129,14 +142,15 @@ def run_unit(name: str, scenario: str, seed: int, data_root: str, max_train: int
         t = time.perf_counter()
         forest = IsolationForest(n_estimators=100, max_samples=256, random_state=seed).fit(Xtr)
         rows.append(row("iforest", -forest.score_samples(Xte), time.perf_counter() - t))
-    for candidate in CANDIDATES:
+    candidates = SVDD_CANDIDATES if detector == "deepsvdd" else SAD_CANDIDATES
+    for candidate in candidates:
         if (candidate,) in done:
             continue
         t = time.perf_counter()
-        est = make(candidate, Xtr.shape[1], seed).fit(Xtr, semi)
+        est = make(candidate, Xtr.shape[1], seed, detector).fit(Xtr, semi)
         seconds = time.perf_counter() - t
         rows.append(row(candidate, est.anomaly_score(Xte), seconds))
-        if candidate == "default":
+        if candidate == "default" and detector == "deepsad":
             # the ensemble's first network is the single-network fit with the same seed
             per = [np.linalg.norm(est.embed(Xte, network=k) - est.centers_[k], axis=1) for k in range(est.n_networks_)]
             rows.append(row("single-network", per[0], float("nan")))
@@ -184,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--only", nargs="+", help="datasets to run (default: the whole suite)")
     parser.add_argument("--report-only", action="store_true")
+    parser.add_argument("--detector", choices=("deepsad", "deepsvdd"), default="deepsad",
+                        help="whose candidates to train (deepsvdd: does it want the same recipe?)")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -196,11 +212,13 @@ def main(argv: list[str] | None = None) -> int:
             done.setdefault((r["dataset"], r["scenario"], r["seed"]), set()).add((r["method"],))
         units = [(n, s, seed) for n in names for s in ("clean", "polluted") for seed in args.seeds]
         # a unit is done when every trained candidate and IF have a row
-        wanted = {(c,) for c in CANDIDATES} | {("iforest",)}
+        candidates = SVDD_CANDIDATES if args.detector == "deepsvdd" else SAD_CANDIDATES
+        wanted = {(c,) for c in candidates} | {("iforest",)}
         units = [u for u in units if not wanted <= done.get(u, set())]
         start = time.perf_counter()
         with ProcessPoolExecutor(args.workers) as pool, out.open("a") as sink:
-            futures = {pool.submit(run_unit, *u, str(data_root), args.max_train, done.get(u, set())): u for u in units}
+            futures = {pool.submit(run_unit, *u, str(data_root), args.max_train, done.get(u, set()), args.detector): u
+                       for u in units}
             for i, future in enumerate(as_completed(futures), 1):
                 unit = futures[future]
                 try:
