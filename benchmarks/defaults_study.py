@@ -41,16 +41,16 @@ SAD_CANDIDATES: dict[str, dict] = {
     "paper": {"preset": "paper"},
 }
 
-#: Deep SVDD (no labels): does it want the same recipe, or pretraining?
+#: Deep SVDD (no labels): does it want Deep SAD's recipe, BatchNorm, or pretraining?
+#: (Its default has BatchNorm since this study: ONE_CLASS_TABULAR_RECIPE.)
 SVDD_CANDIDATES: dict[str, dict] = {
     "default": {},
-    "batchnorm": {"network": {"type": "mlp-auto", "batch_norm": True}},
+    "no-batchnorm": {"network": {"type": "mlp-auto", "batch_norm": False}},
     "pretrain": {"pretrain": True},
-    "pretrain-batchnorm": {"pretrain": True, "network": {"type": "mlp-auto", "batch_norm": True}},
+    "pretrain-no-batchnorm": {"pretrain": True, "network": {"type": "mlp-auto", "batch_norm": False}},
     "paper-5": {"preset": "paper", "n_networks": 5},
     "paper": {"preset": "paper"},
 }
-
 
 
 def suite(data_root: Path) -> list[str]:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -23,9 +23,11 @@ from torch import nn
 from deepsad.data.preprocessing import feature_mean_and_scale
 from deepsad.detectors.recipe import (
     PAPER_SETTINGS,
+    TABULAR_RECIPE,
     check_auto_bool,
     check_auto_milestones,
     check_n_networks,
+    recipe_for,
     resolve_milestones,
     resolve_n_networks,
     resolve_pretrain,
@@ -231,6 +233,9 @@ class BaseDeepDetector(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, Base
     random_state: Any
     verbose: bool
 
+    #: What ``"auto"`` resolves to for vector data (:mod:`deepsad.detectors.recipe`).
+    tabular_recipe: ClassVar[Mapping[str, Any]] = TABULAR_RECIPE
+
     @classmethod
     def paper(cls, **params: Any) -> "BaseDeepDetector":
         """An estimator with the paper's settings (:data:`deepsad.detectors.recipe.PAPER_SETTINGS`).
@@ -305,7 +310,8 @@ class BaseDeepDetector(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, Base
         if isinstance(network, nn.Module):
             self.spec_ = None
         elif network == "auto":
-            self.spec_ = auto_spec(self.input_shape_)
+            batch_norm = recipe_for(self.input_shape_, self.tabular_recipe)["batch_norm"]
+            self.spec_ = auto_spec(self.input_shape_, batch_norm=batch_norm)
         elif network == "paper":
             self.spec_ = default_spec(self.input_shape_)
         else:
@@ -337,7 +343,7 @@ class BaseDeepDetector(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, Base
         return OptimizerConfig(
             epochs=self.epochs,
             lr=self.lr,
-            milestones=resolve_milestones("lr_milestones", self.lr_milestones, self.input_shape_),
+            milestones=resolve_milestones("lr_milestones", self.lr_milestones, self.input_shape_, self.tabular_recipe),
             weight_decay=self.weight_decay,
             batch_size=self.batch_size,
             precision=precision_of(self),
@@ -358,8 +364,8 @@ class BaseDeepDetector(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, Base
                 )
             self.n_networks_ = 1
         else:
-            self.n_networks_ = resolve_n_networks(self.n_networks, self.input_shape_)
-        self.pretrain_ = resolve_pretrain(self.pretrain, self.input_shape_)
+            self.n_networks_ = resolve_n_networks(self.n_networks, self.input_shape_, self.tabular_recipe)
+        self.pretrain_ = resolve_pretrain(self.pretrain, self.input_shape_, self.tabular_recipe)
         if self.spec_ is None and self._wants_pretraining() and self.decoder is None:
             raise InvalidInputError(
                 "pretraining a custom network needs its decoder: pass decoder=<nn.Module>, or pretrain=False"

@@ -352,15 +352,16 @@ def autoencoder_settings(estimator: Any, input_shape: Sequence[int]) -> dict[str
     ensemble (each network pretrains its own autoencoder), or uses a custom module
     (which cannot be identified by value).
     """
-    from deepsad.detectors.recipe import resolve_n_networks, resolve_pretrain, resolve_standardize
+    from deepsad.detectors.recipe import TABULAR_RECIPE, recipe_for, resolve_n_networks, resolve_pretrain, resolve_standardize
     from deepsad.models import LeNetSpec, MLPSpec, auto_spec, spec_from_dict, spec_to_dict
     from deepsad.training import resolve_device
     from deepsad.validation import check_milestones
 
     p = estimator.get_params(deep=False)
+    tabular = getattr(estimator, "tabular_recipe", TABULAR_RECIPE)
     if (
-        not resolve_pretrain(p.get("pretrain", True), input_shape)
-        or resolve_n_networks(p.get("n_networks", 1), input_shape) > 1
+        not resolve_pretrain(p.get("pretrain", True), input_shape, tabular)
+        or resolve_n_networks(p.get("n_networks", 1), input_shape, tabular) > 1
         or int(p["pretrain_epochs"]) == 0
         or p.get("decoder") is not None
     ):
@@ -369,7 +370,7 @@ def autoencoder_settings(estimator: Any, input_shape: Sequence[int]) -> dict[str
     if isinstance(network, dict):
         network = spec_from_dict(network)
     if network == "auto":
-        network = auto_spec(tuple(input_shape))
+        network = auto_spec(tuple(input_shape), batch_norm=recipe_for(input_shape, tabular)["batch_norm"])
     if isinstance(network, (MLPSpec, LeNetSpec)):
         network = spec_to_dict(network)
     elif network != "paper":
@@ -588,11 +589,16 @@ def _fit_pretraining(task: Task, X: np.ndarray, y: np.ndarray, factory: Callable
 def _hybrid_source(task: Task, data: PreparedData, state: _TaskState) -> Any:
     """A fitted Deep SVDD (``epochs = 0``) lending the hybrid the setup's pretrained autoencoder."""
     from deepsad.methods import make_detector
+    from deepsad.models import auto_spec
 
-    source = make_detector("deepsvdd", {
+    params = {
         "standardize": False,  # the runner standardized the data (its [preprocessing])
         **task.autoencoder, "epochs": 0, "pretrain": True, "n_networks": 1, "random_state": task.seed, "verbose": False,
-    })
+    }
+    if params.get("network", "auto") == "auto":
+        # the hybrids encode with Deep SAD's autoencoder; Deep SVDD's own "auto" MLP differs
+        params["network"] = auto_spec(tuple(data.X_train.shape[1:]))
+    source = make_detector("deepsvdd", params)
     settings = autoencoder_settings(source, data.X_train.shape[1:])
     if settings is None:
         raise InvalidInputError("hybrid methods need a pretrained autoencoder: [autoencoder] epochs must be > 0")

@@ -141,9 +141,9 @@ NetworkSpec = Union[MLPSpec, LeNetSpec]
 #: dict form -- which saved models and experiment hashes contain.
 _LATER_FIELDS: dict[str, Any] = {"batch_norm": True, "init_gain": 1.0}
 
-#: The tabular MLP of deepsad's defaults (``network="auto"``): the paper's widths, no
-#: BatchNorm, and Glorot weights at this gain (chosen on the development suite,
-#: docs/defaults_study.md).
+#: The tabular MLP of deepsad's defaults (``network="auto"``): the paper's widths, by
+#: default no BatchNorm (Deep SVDD's recipe adds it), and Glorot weights at this gain
+#: (chosen on the development suite, docs/defaults_study.md).
 TABULAR_BATCH_NORM = False
 TABULAR_INIT_GAIN = 0.5
 
@@ -189,13 +189,14 @@ def default_spec(input_shape: tuple[int, ...]) -> NetworkSpec:
     )
 
 
-def auto_spec(input_shape: tuple[int, ...]) -> NetworkSpec:
+def auto_spec(input_shape: tuple[int, ...], *, batch_norm: bool = TABULAR_BATCH_NORM) -> NetworkSpec:
     """deepsad's default network for samples of shape ``input_shape`` (``network="auto"``).
 
     Images get the paper's LeNet (:func:`default_spec`). Vectors get the paper's MLP
-    widths without BatchNorm and with Glorot weights at gain :data:`TABULAR_INIT_GAIN`:
-    trained from scratch, that network ranks better across the tabular development
-    suite than the paper's (docs/defaults_study.md).
+    widths with Glorot weights at gain :data:`TABULAR_INIT_GAIN`, with BatchNorm only
+    when ``batch_norm`` (Deep SAD's default has none, Deep SVDD's has it): trained from
+    scratch, these networks rank better across the tabular development suite than the
+    paper's (docs/defaults_study.md).
 
     Raises
     ------
@@ -204,7 +205,7 @@ def auto_spec(input_shape: tuple[int, ...]) -> NetworkSpec:
     """
     spec = default_spec(input_shape)
     if isinstance(spec, MLPSpec):
-        return dataclasses.replace(spec, batch_norm=TABULAR_BATCH_NORM, init_gain=TABULAR_INIT_GAIN)
+        return dataclasses.replace(spec, batch_norm=bool(batch_norm), init_gain=TABULAR_INIT_GAIN)
     return spec
 
 

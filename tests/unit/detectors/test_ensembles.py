@@ -45,6 +45,25 @@ def test_tabular_defaults_train_five_fresh_networks_without_pretraining(data):
     assert est._train_config().milestones == ()  # constant learning rate for vectors
 
 
+def test_deep_svdd_tabular_default_is_the_same_recipe_with_batchnorm(data):
+    X, _ = data
+    est = DeepSVDD(**FAST, random_state=0).fit(X)
+    assert est.n_networks_ == 5 and est.autoencoder_ is None
+    assert est.spec_ == MLPSpec(hidden_sizes=(32, 16), rep_dim=8, batch_norm=True, init_gain=0.5)
+    assert any(isinstance(m, torch.nn.BatchNorm1d) for m in est.network_.modules())
+    assert est._train_config().milestones == ()
+    # the runner's autoencoder cache keys a pretrained single network by the resolved spec
+    from deepsad.experiments.runner import autoencoder_settings
+
+    from deepsad.models import spec_from_dict
+
+    def cached_spec(estimator):
+        return spec_from_dict(autoencoder_settings(estimator, X.shape[1:])["network"])
+
+    assert cached_spec(DeepSVDD(pretrain=True, n_networks=1)).batch_norm is True
+    assert cached_spec(DeepSAD(pretrain=True, n_networks=1)).batch_norm is False
+
+
 def test_image_defaults_keep_the_papers_recipe():
     rng = np.random.default_rng(0)
     X = rng.uniform(size=(40, 1, 28, 28)).astype(np.float32)

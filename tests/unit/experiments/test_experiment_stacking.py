@@ -22,6 +22,10 @@ def stacking_config(methods=None):
     return config_from_dict({
         "experiment": "stacking", "datasets": ["thyroid", "cardio"], "seeds": [0, 1, 2],
         "scenario": {"gamma_l": 0.02, "max_samples": 300},
+        # one network for all methods, as in the paper's configs (the "auto" MLPs of Deep SAD
+        # and Deep SVDD differ in BatchNorm, so they would not share an autoencoder)
+        "networks": {"thyroid": {"type": "mlp", "hidden_sizes": [32, 16], "rep_dim": 4},
+                     "cardio": {"type": "mlp", "hidden_sizes": [32, 16], "rep_dim": 8}},
         "training": {"epochs": 3, "lr_milestones": [], "device": "cpu"},
         "autoencoder": {"epochs": 3, "lr_milestones": []},
         "methods": methods or {
