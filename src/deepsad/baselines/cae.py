@@ -102,8 +102,10 @@ class _NetworkBaseline(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, Base
                 f"got {self.network!r}"
             )
 
-    # the same epochs / lr / lr_milestones / weight_decay / batch_size parameters as the detectors
+    # the same epochs / lr / lr_milestones / weight_decay / batch_size parameters as the detectors,
+    # and the same meaning of lr_milestones="auto"
     _optimizer_config = BaseDeepDetector._train_config
+    tabular_recipe = BaseDeepDetector.tabular_recipe
 
     def _prepare_fit(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray, torch.Generator]:
         """Validate and standardize; set ``spec_``; return samples, semi-labels and the generator."""
