@@ -2,11 +2,18 @@
 
 A model directory holds two files:
 
-``weights.safetensors``
-    Every array of the fitted state (network weights, centre, ...), in safetensors.
+``weights-<checksum>.safetensors``
+    Every array of the fitted state (network weights, centre, ...), in safetensors,
+    named by the first 16 hex digits of its SHA-256 (files of format 3 and older:
+    ``weights.safetensors``).
 ``model.json``
-    The estimator class and parameters, fitted metadata, the package versions, the
-    SHA-256 of the weights file and a SHA-256 of the JSON content itself.
+    The estimator class and parameters, fitted metadata, the package versions, the name
+    and SHA-256 of the weights file and a SHA-256 of the JSON content itself.
+
+Saving is atomic: the new weights go to a file of their own name next to the old ones,
+and replacing ``model.json`` (one ``rename``) switches the directory from the old model
+to the new; only then are older weights files removed. A save interrupted at any
+instant leaves the old model or the new one loadable, never a mix.
 
 The JSON is written canonically (sorted keys, fixed indentation), so on load the file
 must equal the canonical re-serialisation of its own content: any changed byte — in a
@@ -20,7 +27,8 @@ import hashlib
 import json
 import os
 import platform
-import tempfile
+import re
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +45,13 @@ FORMAT_NAME = "deepsad-model"
 #: ``network<k>.``), the ``"auto"`` recipe parameters and MLPSpec's batch_norm /
 #: init_gain; older files load with the settings they were trained with
 #: (``_upgrade_saved_params``)
-FORMAT_VERSION = 3
+#: 4: the weights file is named by its checksum (``weights_file`` in the JSON), which
+#: makes saving atomic; older files keep ``weights.safetensors``
+FORMAT_VERSION = 4
+#: The weights file of formats 1 to 3.
 WEIGHTS_FILE = "weights.safetensors"
 CONFIG_FILE = "model.json"
+_WEIGHTS_NAME = re.compile(r"^weights(-[0-9a-f]{16})?\.safetensors$")
 
 
 def _registry() -> dict[str, type]:
@@ -88,14 +100,35 @@ def _versions() -> dict[str, str]:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write ``data`` to ``path`` through a temporary file and one rename.
+
+    The temporary file is created with mode 0o666 so that the process's umask decides
+    the final permissions, as for any file the user writes (``tempfile.mkstemp`` would
+    give 0o600); a failure removes it.
+    """
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+
+
+def weights_file_name(weights: bytes) -> str:
+    """The name under which a model directory holds the safetensors bytes ``weights``."""
+    return f"weights-{_sha256(weights)[:16]}.safetensors"
+
+
+def _remove_stale_weights(directory: Path, keep: str) -> None:
+    """Delete the weights files of earlier saves (after the new model.json is in place)."""
+    for entry in directory.iterdir():
+        if entry.name != keep and _WEIGHTS_NAME.match(entry.name) and entry.is_file():
+            entry.unlink(missing_ok=True)
 
 
 def save(estimator: Any, path: str | os.PathLike) -> Path:
@@ -106,8 +139,9 @@ def save(estimator: Any, path: str | os.PathLike) -> Path:
     estimator : fitted detector
         Any deepsad detector (``DeepSAD``, ``DeepSVDD``, the baselines).
     path : str or path-like
-        Directory to write ``weights.safetensors`` and ``model.json`` into; existing
-        files of those names are replaced atomically.
+        Directory to write the weights file and ``model.json`` into. A model saved there
+        before is replaced atomically: an interrupted save leaves the old model or the
+        new one loadable.
 
     Returns
     -------
@@ -132,6 +166,7 @@ def save(estimator: Any, path: str | os.PathLike) -> Path:
         "params": params,
         "fitted": meta,
         "versions": _versions(),
+        "weights_file": weights_file_name(weights),
         "weights_sha256": _sha256(weights),
     }
     try:
@@ -141,9 +176,33 @@ def save(estimator: Any, path: str | os.PathLike) -> Path:
     content["content_sha256"] = _sha256(text.encode())
     directory = Path(path)
     directory.mkdir(parents=True, exist_ok=True)
-    _write_atomic(directory / WEIGHTS_FILE, weights)
+    # the new weights first, under their own name: the old model.json still names the
+    # old weights, so until the rename below the directory holds the old model
+    _write_atomic(directory / content["weights_file"], weights)
     _write_atomic(directory / CONFIG_FILE, _canonical(content).encode())
+    _remove_stale_weights(directory, keep=content["weights_file"])
     return directory
+
+
+def weights_path(path: str | os.PathLike) -> Path:
+    """The weights file of the model saved in the directory ``path``, as its ``model.json`` names it.
+
+    Raises
+    ------
+    ModelFileError
+        If the directory is not a deepsad model directory or its ``model.json`` fails
+        its checks.
+    """
+    directory = Path(path)
+    return directory / _weights_name(_read_config(directory), directory)
+
+
+def _weights_name(content: dict[str, Any], directory: Path) -> str:
+    name = content.get("weights_file", WEIGHTS_FILE)
+    if not isinstance(name, str) or not _WEIGHTS_NAME.match(name):
+        # never follow a path out of the directory, whatever the file says
+        raise ModelFileError(f"{directory / CONFIG_FILE} names an invalid weights file {name!r}")
+    return name
 
 
 def _read_config(directory: Path) -> dict[str, Any]:
@@ -207,42 +266,43 @@ def load(
 
     directory = Path(path)
     content = _read_config(directory)
-    weights_path = directory / WEIGHTS_FILE
-    if not weights_path.is_file():
-        raise ModelFileError(f"{weights_path} is missing")
-    weights = weights_path.read_bytes()
+    weights_file = directory / _weights_name(content, directory)
+    if not weights_file.is_file():
+        raise ModelFileError(f"{weights_file} is missing")
+    weights = weights_file.read_bytes()
     if _sha256(weights) != content.get("weights_sha256"):
         raise ModelFileError(
-            f"{weights_path} does not match the checksum in {CONFIG_FILE} (truncated or modified); refusing to load it"
+            f"{weights_file} does not match the checksum in {CONFIG_FILE} (truncated or modified); refusing to load it"
         )
     try:
         arrays = load_arrays(weights)
     except (SafetensorError, ValueError, OSError) as error:
-        raise ModelFileError(f"{weights_path} is corrupt: {error}") from None
+        raise ModelFileError(f"{weights_file} is corrupt: {error}") from None
     classes = _registry()
     name = content.get("class")
     if name not in classes:
         raise ModelFileError(f"{directory} holds an unknown detector class {name!r}")
-    params = dict(content["params"])
-    if isinstance(params.get("network"), dict) and params["network"].get("type") == "custom":
-        if network is None:
-            raise ModelFileError(
-                f"{directory} was trained with a custom network ({params['network'].get('class')}); "
-                "pass an instance of it: deepsad.load(path, network=...)"
-            )
-        params["network"] = network
-    if isinstance(params.get("decoder"), dict):
-        params["decoder"] = decoder
-    # JSON has no tuples; sequence parameters were tuples when saved
-    params = {key: tuple(value) if isinstance(value, list) else value for key, value in params.items()}
-    if "device" in params:
-        params["device"] = device
-    upgrade = getattr(classes[name], "_upgrade_saved_params", None)
-    if upgrade is not None:
-        params = upgrade(params, int(content["format_version"]))
     try:
+        params = dict(content["params"])
+        if isinstance(params.get("network"), dict) and params["network"].get("type") == "custom":
+            if network is None:
+                raise ModelFileError(
+                    f"{directory} was trained with a custom network ({params['network'].get('class')}); "
+                    "pass an instance of it: deepsad.load(path, network=...)"
+                )
+            params["network"] = network
+        if isinstance(params.get("decoder"), dict):
+            params["decoder"] = decoder
+        # JSON has no tuples; sequence parameters were tuples when saved
+        params = {key: tuple(value) if isinstance(value, list) else value for key, value in params.items()}
+        if "device" in params:
+            params["device"] = device
+        upgrade = getattr(classes[name], "_upgrade_saved_params", None)
+        if upgrade is not None:
+            params = upgrade(params, int(content["format_version"]))
         estimator = classes[name](**params)
         estimator._import_state(arrays, content["fitted"])
-    except (KeyError, TypeError, RuntimeError) as error:
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as error:
+        # a consistent (checksummed) file with content no deepsad wrote, e.g. a threshold "high"
         raise ModelFileError(f"{directory} does not describe a valid {name} model: {error}") from None
     return estimator

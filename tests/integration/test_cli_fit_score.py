@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from deepsad.cli import main
+from deepsad.persistence import weights_path
 
 FAST = ["--epochs", "2", "--pretrain-epochs", "2", "--batch-size", "32", "--no-progress"]
 
@@ -87,7 +88,7 @@ def test_user_mistakes_give_one_line_and_exit_2(tmp_path, table, capsys):
     assert main(["score", str(tmp_path / "nowhere"), str(path), "--out", str(tmp_path / "s.csv")]) == 2
     assert "not found" in _one_line_error(capsys)
 
-    weights = tmp_path / "m" / "weights.safetensors"
+    weights = weights_path(tmp_path / "m")
     weights.write_bytes(weights.read_bytes()[:-3] + b"xyz")
     assert main(["score", str(tmp_path / "m"), str(path), "--out", str(tmp_path / "s.csv")]) == 2
     assert "checksum" in _one_line_error(capsys)

@@ -13,6 +13,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from sklearn.utils.validation import _num_samples
 
 import deepsad
+from deepsad.persistence import weights_path
 from deepsad.baselines import DEEP_BASELINES, DevNet
 from deepsad.baselines.devnet import AUTO_Z_THRESHOLD, deviation_loss
 from deepsad.errors import InvalidInputError
@@ -145,7 +146,7 @@ def test_save_load_keeps_custom_hidden_sizes_and_refuses_a_changed_byte(tmp_path
     loaded = deepsad.load(tmp_path / "m")
     assert loaded.hidden_sizes == (8, 4) and loaded.scaler_mean_ is None
     np.testing.assert_array_equal(loaded.anomaly_score(X), est.anomaly_score(X))
-    weights = tmp_path / "m" / "weights.safetensors"
+    weights = weights_path(tmp_path / "m")
     raw = bytearray(weights.read_bytes())
     raw[-1] ^= 1
     weights.write_bytes(bytes(raw))

@@ -12,6 +12,7 @@ import deepsad
 from deepsad import DeepSAD, DeepSVDD
 from deepsad.detectors.deep_base import member_seed
 from deepsad.detectors.recipe import PAPER_SETTINGS
+from deepsad.persistence import FORMAT_VERSION
 from deepsad.detectors.stacked import fit_stacked
 from deepsad.errors import InvalidInputError
 from deepsad.models import LeNetSpec, MLPSpec
@@ -146,7 +147,7 @@ def test_ensemble_save_load_round_trip(tmp_path, data):
     np.testing.assert_array_equal(loaded.anomaly_score(X), est.anomaly_score(X))
     np.testing.assert_array_equal(loaded.predict(X), est.predict(X))
     content = json.loads((tmp_path / "m" / "model.json").read_text())
-    assert content["format_version"] == 3 and content["fitted"]["n_networks"] == 3
+    assert content["format_version"] == FORMAT_VERSION and content["fitted"]["n_networks"] == 3
 
 
 def test_single_network_files_of_format_2_keep_their_settings(tmp_path, data):

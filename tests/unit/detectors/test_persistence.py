@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import deepsad
+from deepsad.persistence import weights_path
 from deepsad import DeepSAD, DeepSVDD
 from deepsad.errors import ModelFileError
 
@@ -59,11 +60,12 @@ def test_standardization_and_autoencoder_are_restored(tmp_path, data, fitted):
 
 def test_the_files_are_safetensors_and_json_without_pickle(tmp_path, fitted):
     fitted.save(tmp_path / "m")
-    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["model.json", "weights.safetensors"]
+    weights = weights_path(tmp_path / "m")
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["model.json", weights.name]
     content = json.loads((tmp_path / "m" / "model.json").read_text())
     assert content["class"] == "DeepSAD"
     assert content["versions"]["deepsad"] == deepsad.__version__
-    raw = (tmp_path / "m" / "weights.safetensors").read_bytes()
+    raw = weights.read_bytes()
     assert b"\x80\x04" not in raw[:16]  # no pickle protocol header
 
 
@@ -75,7 +77,7 @@ def _flip_byte(path, offset):
 
 def test_a_changed_byte_in_the_weights_is_refused(tmp_path, fitted):
     fitted.save(tmp_path / "m")
-    weights = tmp_path / "m" / "weights.safetensors"
+    weights = weights_path(tmp_path / "m")
     _flip_byte(weights, len(weights.read_bytes()) - 10)
     with pytest.raises(ModelFileError, match="checksum"):
         deepsad.load(tmp_path / "m")
@@ -83,7 +85,7 @@ def test_a_changed_byte_in_the_weights_is_refused(tmp_path, fitted):
 
 def test_truncated_weights_are_refused(tmp_path, fitted):
     fitted.save(tmp_path / "m")
-    weights = tmp_path / "m" / "weights.safetensors"
+    weights = weights_path(tmp_path / "m")
     weights.write_bytes(weights.read_bytes()[:100])
     with pytest.raises(ModelFileError, match="truncated or modified"):
         deepsad.load(tmp_path / "m")
@@ -119,7 +121,7 @@ def test_missing_directory_and_files(tmp_path, fitted):
     with pytest.raises(ModelFileError, match="not found"):
         deepsad.load(tmp_path / "nowhere")
     fitted.save(tmp_path / "m")
-    (tmp_path / "m" / "weights.safetensors").unlink()
+    weights_path(tmp_path / "m").unlink()
     with pytest.raises(ModelFileError, match="missing"):
         deepsad.load(tmp_path / "m")
     (tmp_path / "m" / "model.json").unlink()
@@ -171,12 +173,15 @@ def _as_version_1(directory) -> None:
 
         return re.sub(r"\.deconvs\.(\d+)\.", decoder, re.sub(r"\.features\.(\d+)\.", encoder, key))
 
-    weights_path, config_path = directory / persistence.WEIGHTS_FILE, directory / persistence.CONFIG_FILE
-    arrays = {old_name(key): value for key, value in load_file(weights_path).items()}
+    config_path = directory / persistence.CONFIG_FILE
+    current = persistence.weights_path(directory)
+    arrays = {old_name(key): value for key, value in load_file(current).items()}
+    current.unlink()
     weights = save(arrays)
-    weights_path.write_bytes(weights)
+    (directory / persistence.WEIGHTS_FILE).write_bytes(weights)
     content = json.loads(config_path.read_text())
     content.pop("content_sha256")
+    content.pop("weights_file")  # version 1 had the one fixed name
     content.update(format_version=1, weights_sha256=persistence._sha256(weights))
     content["content_sha256"] = persistence._sha256(persistence._canonical(content).encode())
     config_path.write_text(persistence._canonical(content))
@@ -215,3 +220,91 @@ def test_a_newer_format_version_is_refused(tmp_path, fitted) -> None:
     config_path.write_text(persistence._canonical(content))
     with pytest.raises(ModelFileError, match="upgrade deepsad"):
         deepsad.load(path)
+
+
+def _rewrite_consistently(config_path, change) -> None:
+    """Apply ``change`` to model.json's content and make its checksum match again."""
+    from deepsad import persistence
+
+    content = json.loads(config_path.read_text())
+    content.pop("content_sha256")
+    change(content)
+    content["content_sha256"] = persistence._sha256(persistence._canonical(content).encode())
+    config_path.write_text(persistence._canonical(content))
+
+
+@pytest.mark.parametrize("failing_write", [1, 2, 3])
+def test_an_interrupted_save_leaves_the_old_or_the_new_model(tmp_path, data, fitted, monkeypatch, failing_write):
+    """A crash at the first write (weights), the second (model.json) or the cleanup after them."""
+    from deepsad import persistence
+
+    X, y = data
+    old_scores = fitted.anomaly_score(X)
+    fitted.save(tmp_path / "m")
+    new = DeepSAD(pretrain=False, n_networks=2, epochs=2, batch_size=50, random_state=1).fit(X, y)
+    calls = {"n": 0}
+    real_write, real_cleanup = persistence._write_atomic, persistence._remove_stale_weights
+
+    def crash_at(step):
+        calls["n"] += 1
+        if calls["n"] == failing_write:
+            raise KeyboardInterrupt("simulated crash")
+        return step
+
+    monkeypatch.setattr(persistence, "_write_atomic", lambda path, payload: crash_at(real_write)(path, payload))
+    monkeypatch.setattr(persistence, "_remove_stale_weights", lambda directory, keep: crash_at(real_cleanup)(directory, keep))
+    with pytest.raises(KeyboardInterrupt):
+        new.save(tmp_path / "m")
+    loaded = deepsad.load(tmp_path / "m")
+    expected = old_scores if failing_write < 3 else new.anomaly_score(X)
+    np.testing.assert_array_equal(loaded.anomaly_score(X), expected)
+    assert not [p.name for p in (tmp_path / "m").iterdir() if p.name.endswith(".tmp")]
+
+
+def test_saving_again_replaces_the_model_and_removes_the_old_weights(tmp_path, data, fitted):
+    X, y = data
+    fitted.save(tmp_path / "m")
+    first = weights_path(tmp_path / "m")
+    other = DeepSAD(pretrain=False, n_networks=2, epochs=2, batch_size=50, random_state=1).fit(X, y)
+    other.save(tmp_path / "m")
+    assert not first.exists() and weights_path(tmp_path / "m").exists()
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["model.json", weights_path(tmp_path / "m").name]
+    np.testing.assert_array_equal(deepsad.load(tmp_path / "m").anomaly_score(X), other.anomaly_score(X))
+    fitted.save(tmp_path / "m")
+    fitted.save(tmp_path / "m")  # the same bytes again: same file name, still loadable
+    np.testing.assert_array_equal(deepsad.load(tmp_path / "m").anomaly_score(X), fitted.anomaly_score(X))
+
+
+def test_model_files_follow_the_umask(tmp_path, fitted):
+    import os
+
+    previous = os.umask(0o022)
+    try:
+        fitted.save(tmp_path / "m")
+    finally:
+        os.umask(previous)
+    for path in (tmp_path / "m" / "model.json", weights_path(tmp_path / "m")):
+        assert path.stat().st_mode & 0o777 == 0o644, path
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda c: c["fitted"].update(threshold="high"), "threshold|could not convert"),
+        (lambda c: c["fitted"].update(input_shape=None), "valid DeepSAD model"),
+        (lambda c: c.update(params=["not", "a", "dict"]), "valid DeepSAD model"),
+        (lambda c: c["fitted"].pop("offset"), "offset"),
+    ],
+)
+def test_malformed_but_consistent_content_is_a_model_file_error(tmp_path, fitted, change, message):
+    fitted.save(tmp_path / "m")
+    _rewrite_consistently(tmp_path / "m" / "model.json", change)
+    with pytest.raises(ModelFileError, match=message):
+        deepsad.load(tmp_path / "m")
+
+
+def test_a_weights_file_outside_the_directory_is_refused(tmp_path, fitted):
+    fitted.save(tmp_path / "m")
+    _rewrite_consistently(tmp_path / "m" / "model.json", lambda c: c.update(weights_file="../elsewhere.safetensors"))
+    with pytest.raises(ModelFileError, match="invalid weights file"):
+        deepsad.load(tmp_path / "m")
