@@ -7,6 +7,7 @@ in one line on stderr and a non-zero exit status; a traceback means a bug.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import logging
 import sys
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     from deepsad.data_cli import add_data_commands
     from deepsad.experiments_cli import add_experiment_commands
     from deepsad.fit_cli import add_fit_command
+    from deepsad.model_cli import add_model_commands
 
     parser = argparse.ArgumentParser(
         prog="deepsad",
@@ -38,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.required = True
     add_fit_command(commands)
     _add_score_command(commands)
+    add_model_commands(commands)
     _add_demo_command(commands)
     add_data_commands(commands)
     add_experiment_commands(commands)
@@ -65,21 +68,51 @@ def _run_score(args: argparse.Namespace) -> int:
     from deepsad import load
     from deepsad.data.tabular import read_table
 
+    out = Path(args.out)
+    _check_scores_destination(out, data=Path(args.data), model_dir=Path(args.model))
     model = load(args.model, device=args.device)
     X = read_table(args.data, label_column=args.label_column).X
     scores = model.anomaly_score(X)
     flags = (scores > model.threshold_).astype(int)
-    out = Path(args.out)
-    if out.parent and not out.parent.exists():
-        raise InvalidInputError(f"output folder does not exist: {out.parent}")
-    tmp = out.with_name(f".{out.name}.tmp")
-    with open(tmp, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["anomaly_score", "is_anomaly"])
-        writer.writerows(zip((f"{value:.9g}" for value in scores), flags.tolist()))
-    tmp.replace(out)
+    _write_scores(out, scores, flags)
     print(f"scored {len(scores)} rows; {int(np.sum(flags))} above the threshold; wrote {out}")
     return 0
+
+
+def _check_scores_destination(out: Path, *, data: Path, model_dir: Path) -> None:
+    """Refuse, before scoring, a ``--out`` that would destroy an input or cannot be written."""
+    from deepsad.fit_cli import check_writable_directory
+
+    if out.is_dir():
+        raise InvalidInputError(f"--out {out} is a directory; give the path of a CSV file to write")
+    if out.exists():
+        # samefile, not string equality: ./x.csv, a symlink or a hard link are the same input
+        if data.exists() and out.samefile(data):
+            raise InvalidInputError(f"--out {out} is the input data file; write the scores to another file")
+        model_files = [path for path in model_dir.iterdir() if path.is_file()] if model_dir.is_dir() else []
+        if any(out.samefile(path) for path in model_files):
+            raise InvalidInputError(f"--out {out} is a file of the model {model_dir}; write the scores elsewhere")
+    folder = out.parent
+    if not folder.exists():
+        raise InvalidInputError(f"output folder does not exist: {folder}")
+    if not folder.is_dir():
+        raise InvalidInputError(f"cannot write {out}: {folder} is a file, not a folder")
+    check_writable_directory(folder, f"the scores to {out}")
+
+
+def _write_scores(out: Path, scores: Any, flags: Any) -> None:
+    """Write the scores CSV through a temporary file, so ``out`` is never half-written; nothing stays behind on failure."""
+    tmp = out.with_name(f".{out.name}.tmp")
+    try:
+        with open(tmp, "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["anomaly_score", "is_anomaly"])
+            writer.writerows(zip((f"{value:.9g}" for value in scores), flags.tolist()))
+        tmp.replace(out)
+    except OSError as error:
+        with contextlib.suppress(OSError):  # the original error is the one to report
+            tmp.unlink()
+        raise InvalidInputError(f"cannot write {out}: {error.strerror or error}") from None
 
 
 def _add_demo_command(commands: Any) -> None:

@@ -184,6 +184,21 @@ def save(estimator: Any, path: str | os.PathLike) -> Path:
     return directory
 
 
+def read_config(path: str | os.PathLike) -> dict[str, Any]:
+    """The verified ``model.json`` content of the model directory ``path`` (no weights loaded).
+
+    Raises
+    ------
+    ModelFileError
+        If the directory or ``model.json`` is missing, corrupt, modified or of a newer
+        format.
+    """
+    directory = Path(path)
+    content = _read_config(directory)
+    content["content_sha256"] = _sha256(_canonical(content).encode())
+    return content
+
+
 def weights_path(path: str | os.PathLike) -> Path:
     """The weights file of the model saved in the directory ``path``, as its ``model.json`` names it.
 

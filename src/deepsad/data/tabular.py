@@ -11,6 +11,7 @@ import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -35,12 +36,17 @@ class TableData:
         0/1 ground truth (1 = anomaly) when the file carries one (ODDS ``y``), else None.
     feature_names : list of str
         One name per column of ``X``.
+    named : bool
+        Whether ``feature_names`` come from the file (a CSV / Parquet header) rather than
+        being made up (``x0``, ``x1``, ... for arrays): only real names can be matched
+        against a model's.
     """
 
     X: np.ndarray
     labels: np.ndarray | None
     ground_truth: np.ndarray | None
     feature_names: list[str]
+    named: bool = False
 
     @property
     def n_samples(self) -> int:
@@ -93,7 +99,54 @@ def _from_frame(frame, path: Path, label_column: str | None, ground_truth_column
                 "encode it as numbers or drop it"
             )
     X = frame[features].to_numpy(dtype=np.float64)
-    return TableData(X=X, labels=labels, ground_truth=ground_truth, feature_names=features)
+    return TableData(X=X, labels=labels, ground_truth=ground_truth, feature_names=features, named=True)
+
+
+def features_for_model(table: TableData, feature_names: Any, path: str | os.PathLike) -> Any:
+    """The columns of ``table`` in the order of a model's ``feature_names`` (its ``feature_names_in_``).
+
+    Columns are matched by name when both sides have real names: the same set in another
+    order is reordered, and a table that lacks some of the model's columns, or has
+    columns the model never saw, is refused with the names. Headerless data (arrays) are
+    matched by count, as the model's own shape check does.
+
+    Returns
+    -------
+    pandas.DataFrame or numpy.ndarray
+        A frame with the model's column names when it has names (so scikit-learn's
+        feature-name check passes), else ``table.X``.
+
+    Raises
+    ------
+    DataFileError
+        Naming the missing and the unexpected columns.
+    """
+    if feature_names is None:
+        return table.X
+    import pandas as pd
+
+    expected = [str(name) for name in feature_names]
+    X = table.X
+    if table.named and expected != table.feature_names:
+        missing = [name for name in expected if name not in table.feature_names]
+        extra = [name for name in table.feature_names if name not in expected]
+        if missing or extra:
+            parts = []
+            if missing:
+                parts.append(f"missing {_name_list(missing)}")
+            if extra:
+                parts.append(f"not seen in training {_name_list(extra)}")
+            raise DataFileError(f"{path}: the columns do not match the model's features: {'; '.join(parts)}")
+        position = {name: index for index, name in enumerate(table.feature_names)}
+        X = X[:, [position[name] for name in expected]]
+    if X.ndim != 2 or X.shape[1] != len(expected):
+        return X  # the model's shape check names the mismatch
+    return pd.DataFrame(X, columns=expected)
+
+
+def _name_list(names: list[str], limit: int = 10) -> str:
+    shown = ", ".join(repr(name) for name in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 def _read_csv(path: Path):
