@@ -101,7 +101,7 @@ def _check_scores_destination(out: Path, *, data: Path, model_dir: Path) -> None
 
 
 def _write_scores(out: Path, scores: Any, flags: Any) -> None:
-    """Write the scores CSV through a temporary file, so ``out`` is never half-written; nothing stays behind on failure."""
+    """Write the scores CSV via a temporary file: ``out`` is never half-written, and a failure leaves nothing behind."""
     tmp = out.with_name(f".{out.name}.tmp")
     try:
         with open(tmp, "w", newline="") as handle:

@@ -13,14 +13,20 @@ import argparse
 import inspect
 import json
 import logging
+import os
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from deepsad.errors import InvalidInputError
+from deepsad.errors import DeepSADError, InvalidInputError
 
 logger = logging.getLogger(__name__)
+
+#: the semi-label column read when --label-column is not given (optional in the file)
+DEFAULT_LABEL_COLUMN = "label"
 
 #: option dest -> constructor parameter, for options that set one hyperparameter
 _HYPERPARAMETER_OPTIONS: dict[str, str] = {
@@ -94,8 +100,16 @@ def add_fit_command(commands: Any) -> None:
         "paper's pretrained LeNet for images; --param network=\"paper\" etc. for the paper's settings).",
     )
     fit.add_argument("data", metavar="DATA", help="training data file")
-    fit.add_argument("--out", required=True, metavar="MODEL_DIR", help="directory to save the model to")
-    fit.add_argument("--label-column", default="label", metavar="NAME", help="semi-label column (default: label)")
+    fit.add_argument(
+        "--out", required=True, metavar="MODEL_DIR",
+        help="directory to save the model to: new, empty, or (with --force) holding a model to replace",
+    )
+    fit.add_argument("--force", action="store_true", help="replace the model already saved in MODEL_DIR")
+    # default None, not "label": a column the user names must exist, the default one need not
+    fit.add_argument(
+        "--label-column", default=None, metavar="NAME",
+        help=f"semi-label column, which must exist when named (default: {DEFAULT_LABEL_COLUMN}, used if present)",
+    )
     fit.add_argument(
         "--method", choices=method_names(), default="deepsad", metavar="NAME",
         help=f"detector (default: deepsad): {', '.join(method_names())}",
@@ -260,20 +274,192 @@ def _refuse_inapplicable(method: str, given: dict[str, tuple[str, Any]], valid: 
         )
 
 
-def run_fit(args: argparse.Namespace) -> int:
-    """Train the chosen detector on the data file and save it."""
+def check_writable_directory(directory: Path, purpose: str) -> None:
+    """Raise unless a file can be created in the existing ``directory``.
+
+    A real probe file rather than :func:`os.access`: root passes every permission check,
+    yet a read-only mount or a kernel file system still refuses it.
+
+    Parameters
+    ----------
+    directory : pathlib.Path
+        An existing directory.
+    purpose : str
+        What is to be written there, for the message (e.g. ``"the model"``).
+
+    Raises
+    ------
+    InvalidInputError
+        Naming the directory and the system's reason.
+    """
+    try:
+        handle, probe = tempfile.mkstemp(dir=directory, prefix=".deepsad-write-check-")
+    except OSError as error:
+        raise InvalidInputError(
+            f"cannot write {purpose}: {directory} is not writable ({error.strerror or error})"
+        ) from None
+    os.close(handle)
+    os.unlink(probe)
+
+
+def _nearest_existing_directory(path: Path) -> Path:
+    """The closest existing ancestor of the not-yet-existing ``path`` (``save`` creates the rest)."""
+    ancestor = path.absolute().parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise InvalidInputError(f"cannot create the model directory {path}: {ancestor} is a file, not a directory")
+    return ancestor
+
+
+def check_model_destination(out: Path, *, force: bool) -> None:
+    """Refuse, before any training, a ``--out`` the model cannot or must not be saved to.
+
+    Allowed: a new directory in a writable place, an empty directory, or (``force``) a
+    directory holding a deepsad model, which is then replaced. Refused: an existing
+    file, a directory with other content (``force`` never mixes a model into foreign
+    files), a model without ``force``, and any place where no file can be created.
+
+    Raises
+    ------
+    InvalidInputError
+        Naming the path and what to do instead.
+    """
+    from deepsad.persistence import CONFIG_FILE
+
+    try:
+        if not out.exists():
+            check_writable_directory(_nearest_existing_directory(out), f"the model to {out}")
+            return
+        if not out.is_dir():
+            raise InvalidInputError(f"--out {out} is an existing file, not a model directory; choose another path")
+        if (out / CONFIG_FILE).is_file():
+            if not force:
+                raise InvalidInputError(f"{out} already holds a deepsad model; pass --force to replace it")
+        elif any(out.iterdir()):
+            raise InvalidInputError(
+                f"{out} is a non-empty directory without a deepsad model ({CONFIG_FILE}); "
+                "choose a new or empty directory"
+            )
+        check_writable_directory(out, "the model")
+    except DeepSADError:
+        raise
+    except OSError as error:  # e.g. a directory that cannot be listed
+        raise InvalidInputError(f"cannot use --out {out}: {error.strerror or error}") from None
+
+
+def read_training_table(path: str, label_column: str | None) -> Any:
+    """Read the training file; ``label_column`` is the one the user named, or None for the default.
+
+    The default column ``label`` is optional (without it every sample is unlabeled), but
+    a column the user names must be there: otherwise a misspelt name would train on the
+    real label column as a feature, with no labels, and say nothing.
+
+    Raises
+    ------
+    InvalidInputError
+        If the named label column is absent (files without named columns, ``.npy`` and
+        ``.mat``, never have one).
+    """
     from deepsad.data.tabular import read_table
+
+    table = read_table(path, label_column=DEFAULT_LABEL_COLUMN if label_column is None else label_column)
+    if label_column is not None and table.labels is None:
+        raise InvalidInputError(_absent_label_column_message(path, label_column, table.feature_names))
+    return table
+
+
+def _absent_label_column_message(path: str, column: str, columns: list[str]) -> str:
+    suffix = Path(path).suffix.lower()
+    if suffix in (".csv", ".parquet", ".pq"):
+        shown = ", ".join(columns[:20]) + (f" and {len(columns) - 20} more" if len(columns) > 20 else "")
+        return f"{path} has no label column {column!r} (its columns: {shown})"
+    if suffix == ".npz":
+        return f"{path} has no label array {column!r}"
+    return f"{path} has no named columns, so no label column {column!r}; give labels in a CSV, Parquet or NPZ file"
+
+
+def _is_zero(value: Any) -> bool:
+    # bool is an int: epochs=False is a type error for the estimator to report, not zero epochs
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and value == 0
+
+
+def _pretrains(estimator: Any, input_shape: tuple[int, ...]) -> bool:
+    """Whether Deep SAD / Deep SVDD will run any autoencoder pretraining epochs on data of ``input_shape``."""
+    from deepsad.detectors.recipe import resolve_pretrain
+
+    pretrain = resolve_pretrain(estimator.pretrain, input_shape, type(estimator).tabular_recipe)
+    return pretrain and not _is_zero(estimator.pretrain_epochs)
+
+
+def refuse_untrained(method: str, estimator: Any, input_shape: tuple[int, ...]) -> None:
+    """Refuse a fit that would save a network at its random initial weights.
+
+    Untrained means no gradient step reaches the network that scores: 0 training epochs
+    for every deep method, except that Deep SAD / Deep SVDD with 0 epochs after
+    pretraining keep the pretrained encoder (trained, but not on their objective: a loud
+    warning); for ``hybrid-*`` the autoencoder whose codes the shallow method sees.
+    Shallow methods have no epochs.
+
+    Raises
+    ------
+    InvalidInputError
+        Naming the method and the settings that leave it untrained.
+    """
+    params = estimator.get_params(deep=False)
+    if method.startswith("hybrid-"):
+        cae_epochs = (params.get("cae_params") or {}).get("epochs", _default_of("cae", "epochs"))
+        if params.get("autoencoder") is None and _is_zero(cae_epochs):
+            raise InvalidInputError(
+                f"refusing to save an untrained {method} model: 0 epochs leave its autoencoder at random "
+                "weights, so the shallow method would see random codes; give --epochs > 0"
+            )
+        return
+    if not _is_zero(params.get("epochs")):
+        return
+    if "pretrain" not in params:
+        raise InvalidInputError(
+            f"refusing to save an untrained {method} model: 0 training epochs leave its network at random "
+            "weights; give --epochs > 0"
+        )
+    if not _pretrains(estimator, input_shape):
+        raise InvalidInputError(
+            f"refusing to save an untrained {method} model: 0 training epochs and no autoencoder pretraining "
+            "(off for tabular data unless --pretrain; --pretrain-epochs 0 skips it) leave its network at "
+            "random weights; give --epochs > 0"
+        )
+    logger.warning(
+        "%s with 0 training epochs: its objective is never trained; the network is the pretrained "
+        "autoencoder's encoder as is",
+        method,
+    )
+
+
+def run_fit(args: argparse.Namespace) -> int:
+    """Train the chosen detector on the data file and save it.
+
+    Everything that can be refused (the destination, the label column, parameters, an
+    untrained model) is refused before training, so a mistake never costs a training run.
+    """
     from deepsad.methods import make_detector, uses_labels
 
-    table = read_table(args.data, label_column=args.label_column)
+    out = Path(args.out)
+    check_model_destination(out, force=args.force)
+    table = read_training_table(args.data, args.label_column)
     X, labels = table.X, table.labels
     estimator = make_detector(args.method, detector_params(args.method, args, tabular=X.ndim == 2))
+    refuse_untrained(args.method, estimator, tuple(X.shape[1:]))
     if labels is not None and (labels != 0).any() and not uses_labels(args.method):
         logger.warning("%s does not use labels: the labels in %s count as unlabeled", args.method, args.data)
     started = time.perf_counter()
     estimator.fit(X, labels)
     elapsed = time.perf_counter() - started
-    estimator.save(args.out)
+    try:
+        estimator.save(out)
+    except DeepSADError:
+        raise
+    except OSError as error:  # the place changed during training (checked writable before it)
+        raise InvalidInputError(f"cannot save the model to {out}: {error.strerror or error}") from None
     n_flagged = int(np.sum(estimator.anomaly_score(X) > estimator.threshold_))
     print(
         f"trained {type(estimator).__name__} ({args.method}) on {X.shape[0]} samples in {elapsed:.1f} s; "
