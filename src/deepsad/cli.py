@@ -52,7 +52,8 @@ def _add_score_command(commands: Any) -> None:
         "score",
         help="score a data file with a saved model",
         description="Write one row per row of DATA with its anomaly_score (higher = more anomalous) and "
-        "is_anomaly (1 above the model's threshold). A label column in DATA is ignored.",
+        "is_anomaly (1 above the model's threshold). A label column in DATA is ignored. Columns are matched "
+        "to the model's by name (any order) when both have names, by position for headerless data.",
     )
     score.add_argument("model", metavar="MODEL_DIR", help="directory written by 'deepsad fit'")
     score.add_argument("data", metavar="DATA", help="data file (same columns as for training)")
@@ -66,12 +67,14 @@ def _run_score(args: argparse.Namespace) -> int:
     import numpy as np
 
     from deepsad import load
-    from deepsad.data.tabular import read_table
+    from deepsad.data.tabular import features_for_model, read_table
 
     out = Path(args.out)
     _check_scores_destination(out, data=Path(args.data), model_dir=Path(args.model))
     model = load(args.model, device=args.device)
-    X = read_table(args.data, label_column=args.label_column).X
+    table = read_table(args.data, label_column=args.label_column)
+    # by name when the model and the file both name their columns; by position otherwise
+    X = features_for_model(table, getattr(model, "feature_names_in_", None), args.data)
     scores = model.anomaly_score(X)
     flags = (scores > model.threshold_).astype(int)
     _write_scores(out, scores, flags)

@@ -441,6 +441,7 @@ def run_fit(args: argparse.Namespace) -> int:
     Everything that can be refused (the destination, the label column, parameters, an
     untrained model) is refused before training, so a mistake never costs a training run.
     """
+    from deepsad.data.tabular import named_features
     from deepsad.methods import make_detector, uses_labels
 
     out = Path(args.out)
@@ -452,7 +453,8 @@ def run_fit(args: argparse.Namespace) -> int:
     if labels is not None and (labels != 0).any() and not uses_labels(args.method):
         logger.warning("%s does not use labels: the labels in %s count as unlabeled", args.method, args.data)
     started = time.perf_counter()
-    estimator.fit(X, labels)
+    # with the file's column names, saved with the model: score / evaluate match columns by name
+    estimator.fit(named_features(table), labels)
     elapsed = time.perf_counter() - started
     try:
         estimator.save(out)
@@ -460,7 +462,7 @@ def run_fit(args: argparse.Namespace) -> int:
         raise
     except OSError as error:  # the place changed during training (checked writable before it)
         raise InvalidInputError(f"cannot save the model to {out}: {error.strerror or error}") from None
-    n_flagged = int(np.sum(estimator.anomaly_score(X) > estimator.threshold_))
+    n_flagged = int(np.sum(estimator.anomaly_score(named_features(table)) > estimator.threshold_))
     print(
         f"trained {type(estimator).__name__} ({args.method}) on {X.shape[0]} samples in {elapsed:.1f} s; "
         f"{n_flagged} training samples above the threshold {estimator.threshold_:.4g}; saved to {args.out}"

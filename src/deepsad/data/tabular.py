@@ -102,6 +102,16 @@ def _from_frame(frame, path: Path, label_column: str | None, ground_truth_column
     return TableData(X=X, labels=labels, ground_truth=ground_truth, feature_names=features, named=True)
 
 
+def named_features(table: TableData) -> Any:
+    """The features of ``table`` as a pandas frame with their column names when the file named
+    them (so a model fitted on it records ``feature_names_in_``), else the array ``table.X``."""
+    if not table.named:
+        return table.X
+    import pandas as pd
+
+    return pd.DataFrame(table.X, columns=table.feature_names)
+
+
 def features_for_model(table: TableData, feature_names: Any, path: str | os.PathLike) -> Any:
     """The columns of ``table`` in the order of a model's ``feature_names`` (its ``feature_names_in_``).
 
