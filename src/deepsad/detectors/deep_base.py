@@ -721,6 +721,16 @@ class BaseDeepDetector(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, Base
 
         save(self, path)
 
+    def export_onnx(self, path: Any, *, opset: int | None = None) -> Any:
+        """Write the anomaly score (standardization, network(s), distance) as one ONNX graph.
+
+        Returns the ``pathlib.Path`` written; see :func:`deepsad.onnx_export.export_onnx`
+        (needs ``pip install 'deepsad[onnx]'``).
+        """
+        from deepsad.onnx_export import export_onnx  # onnx is optional: import it on use only
+
+        return export_onnx(self, path, opset=opset)
+
     def _params_to_json(self) -> dict[str, Any]:
         params = self.get_params(deep=False)
         network = _as_network_param(params["network"])
