@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     from deepsad import __version__
     from deepsad.data_cli import add_data_commands
     from deepsad.experiments_cli import add_experiment_commands
+    from deepsad.export_cli import add_export_command
     from deepsad.fit_cli import add_fit_command
     from deepsad.model_cli import add_model_commands
 
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_fit_command(commands)
     _add_score_command(commands)
     add_model_commands(commands)
+    add_export_command(commands)
     _add_demo_command(commands)
     add_data_commands(commands)
     add_experiment_commands(commands)
