@@ -6,6 +6,7 @@ message) can fix the call without reading a traceback.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,6 +16,14 @@ from deepsad.errors import InvalidInputError, InvalidInputTypeError
 
 #: The semi-label convention of the paper: +1 labeled normal, -1 labeled anomaly, 0 unlabeled.
 SEMI_LABEL_VALUES = (-1, 0, 1)
+
+
+class SemiLabelConventionWarning(UserWarning):
+    """Semi-labels that look like ground truth in the 1 = anomaly convention (PyOD's).
+
+    A category of its own so that code which really means "a few labeled normals" can
+    silence exactly this warning (``warnings.filterwarnings("ignore", category=...)``).
+    """
 
 
 def as_numpy(X: Any) -> Any:
@@ -75,6 +84,48 @@ def check_semi_labels(y: Any, n_samples: int) -> np.ndarray:
             f"+1 (labeled normal): {shown}"
         )
     return y.astype(np.int8)
+
+
+def warn_if_anomaly_labels_look_like_normals(
+    semi_labels: np.ndarray, *, estimator: str, stacklevel: int = 2
+) -> None:
+    """Warn when validated semi-labels are probably ground truth with 1 = anomaly.
+
+    PyOD, ADBench and most datasets mark anomalies with 1 and normals with 0; deepsad
+    reads +1 as a *labeled normal*. Passed here, such labels train a detector that pulls
+    the known anomalies towards the centre -- a silently inverted model. The tell-tale
+    sign is labels made only of 0 and 1 with 1 the minority (anomalies are rare). Labels
+    holding -1, or where +1 is the majority (a few unlabeled samples among labeled
+    normals), follow deepsad's convention and pass silently.
+
+    Parameters
+    ----------
+    semi_labels : numpy.ndarray of shape (n_samples,)
+        Semi-labels as returned by :func:`check_semi_labels`.
+    estimator : str
+        Name of the estimator, for the message.
+    stacklevel : int, default=2
+        As for :func:`warnings.warn`, counted from the caller of this function, so that
+        the warning points at the user's ``fit`` call.
+
+    Warns
+    -----
+    SemiLabelConventionWarning
+        A :class:`UserWarning` naming ``deepsad.pyod`` and the -1 convention.
+    """
+    n_normal = int(np.count_nonzero(semi_labels == 1))
+    n_unlabeled = int(np.count_nonzero(semi_labels == 0))
+    if n_normal == 0 or n_normal >= n_unlabeled or np.any(semi_labels == -1):
+        return
+    warnings.warn(
+        f"y holds only 0 and 1, with 1 the minority ({n_normal} of {semi_labels.shape[0]}): {estimator} reads "
+        "+1 as a labeled NORMAL sample (-1 = labeled anomaly, 0 = unlabeled). If 1 marks anomalies "
+        "(PyOD's convention), pass np.where(y == 1, -1, 0) instead, or use deepsad.pyod, whose "
+        "detectors take 1 = anomaly. If these really are labeled normals, silence this warning with "
+        "warnings.filterwarnings('ignore', category=deepsad.validation.SemiLabelConventionWarning)",
+        SemiLabelConventionWarning,
+        stacklevel=stacklevel + 1,
+    )
 
 
 def check_fraction(

@@ -11,7 +11,7 @@ from torch import nn
 
 from deepsad.detectors.deep_base import BaseDeepDetector
 from deepsad.training import deep_sad_loss, squared_distance
-from deepsad.validation import check_fraction, check_semi_labels
+from deepsad.validation import check_fraction, check_semi_labels, warn_if_anomaly_labels_look_like_normals
 
 
 class DeepSAD(BaseDeepDetector):
@@ -210,7 +210,10 @@ class DeepSAD(BaseDeepDetector):
         check_fraction("eps", self.eps, low=0.0, high=float("inf"), low_inclusive=False, high_inclusive=False)
 
     def _semi_labels(self, y: Any, n_samples: int) -> np.ndarray:
-        return check_semi_labels(y, n_samples)
+        semi_labels = check_semi_labels(y, n_samples)
+        # counted from here: this method, _begin_fit, _fit_hypersphere, fit, the user's call
+        warn_if_anomaly_labels_look_like_normals(semi_labels, estimator=type(self).__name__, stacklevel=5)
+        return semi_labels
 
     def _output_loss(
         self, output: torch.Tensor, tensors: Sequence[torch.Tensor], indices: torch.Tensor
