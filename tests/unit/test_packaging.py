@@ -47,3 +47,42 @@ def test_an_installed_layout_finds_configs_next_to_the_module(tmp_path, monkeypa
     monkeypatch.chdir(tmp_path)
     assert config_module.find_config("table6") == fake_module_dir / "configs" / "table6.toml"
     assert config_module.shipped_configs() == ["table6"]
+
+
+def _project_table() -> dict:
+    return tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+
+
+def test_the_license_file_is_the_license_pyproject_names():
+    project = _project_table()
+    assert project["license"] == "MIT" and project["license-files"] == ["LICENSE"]
+    assert (REPO_ROOT / "LICENSE").read_text().startswith("MIT License")
+
+
+def test_the_all_extra_holds_every_user_extra():
+    extras = _project_table()["optional-dependencies"]
+    user_extras = set(extras) - {"all", "test", "bench"}
+    assert extras["all"] == [f"deepsad[{','.join(sorted(user_extras))}]"]
+
+
+def test_help_and_data_commands_start_without_torch():
+    """`deepsad --help` and the data commands must not pay torch's import time (seconds)."""
+    import subprocess
+
+    script = (
+        "import sys\n"
+        "from deepsad.cli import main\n"
+        "for argv in (['--help'], ['fit', '--help'], ['data', '--help']):\n"
+        "    try:\n"
+        "        main(argv)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "main(['data', 'list', '--data-root', sys.argv[1]])\n"
+        "heavy = [name for name in ('torch', 'sklearn', 'ray') if name in sys.modules]\n"
+        "print('HEAVY', heavy)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(REPO_ROOT / "no-such-data-root")],
+        capture_output=True, text=True, timeout=120, check=True,
+    )
+    assert "HEAVY []" in done.stdout, done.stdout[-500:] + done.stderr[-500:]
