@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from deepsad import DeepSAD, DeepSVDD
@@ -58,6 +59,8 @@ def test_deep_sad_passes_the_label_feeding_checks_with_semi_labels():
     assert est.get_params()["epochs"] == 1
 
 
+# scikit-learn feeds 0/1 class labels: exactly the PyOD-style pattern DeepSAD warns about
+@pytest.mark.filterwarnings("ignore::deepsad.validation.SemiLabelConventionWarning")
 @parametrize_with_checks(
     [DeepSAD(**TINY), DeepSVDD(**TINY), DeepSVDD(objective="soft-boundary", **TINY)],
     expected_failed_checks=_expected_failures,
