@@ -2,7 +2,8 @@
 
 Sub-commands: ``list`` (the shipped configs), ``run`` (expand a config into tasks and run
 them serially, in a local process pool or on Ray, into an SQLite results file; a rerun
-skips finished tasks), ``export`` (results to CSV or Parquet), ``report`` (the
+skips finished tasks; Ctrl-C or SIGTERM stops it cleanly), ``status`` (a results file's
+runs and task counts), ``export`` (results to CSV or Parquet), ``report`` (the
 paper's tables, optionally figures) and ``rank`` (average ranks, Friedman / Nemenyi tests and
 critical-difference diagrams over many datasets, per scenario).
 
@@ -26,7 +27,7 @@ from deepsad.errors import DeepSADError
 EXIT_USER_ERROR = 2
 #: Exit status when some tasks failed (their errors are in the results file).
 EXIT_TASKS_FAILED = 1
-#: Exit status after Ctrl-C / SIGTERM (128 + SIGINT).
+#: Exit status after Ctrl-C (128 + SIGINT); after SIGTERM it is 128 + SIGTERM (143), as in the shell.
 EXIT_INTERRUPTED = 130
 
 
@@ -86,6 +87,15 @@ def add_experiment_commands(subparsers: Any) -> None:
     p.add_argument("--dry-run", action="store_true", help="list the tasks per cell and exit")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_run)
+
+    p = commands.add_parser(
+        "status", help="a results file's runs (running, finished, interrupted, killed) and task counts",
+        description="List the runs recorded in RESULTS with their status, and count the tasks done and failed. "
+                    "A run whose process is gone without recording its end (kill -9, out of memory, a crash) is "
+                    "marked 'killed' here, if it ran on this host.",
+    )
+    p.add_argument("results", metavar="RESULTS", help="SQLite results file")
+    p.set_defaults(func=cmd_status)
 
     p = commands.add_parser("export", help="write a results file's rows to CSV or Parquet")
     p.add_argument("results", metavar="RESULTS", help="SQLite results file")
@@ -151,8 +161,54 @@ def _default_results(experiment: str, profile: str) -> Path:
     return Path("results") / f"{experiment}_{profile}.sqlite"
 
 
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
+class StopOnSignal:
+    """While active, SIGTERM stops the run the way Ctrl-C does.
+
+    Batch schedulers and ``kill`` send SIGTERM; Python's default for it ends the process
+    on the spot (and Ray's handler dumps a C++ stack), losing the clean stop that Ctrl-C
+    gets. Inside the ``with`` block the first SIGTERM raises ``KeyboardInterrupt`` in the
+    main thread; later ones are ignored, so they cannot cut the cleanup short (a second
+    Ctrl-C still can). The previous handler is restored on exit. Only the CLI uses this:
+    library code leaves process-wide signal handlers alone.
+
+    Attributes
+    ----------
+    received : int or None
+        The signal that arrived, if any.
+    """
+
+    def __init__(self, signals: Sequence[int] = (signal.SIGTERM,)) -> None:
+        self.signals = tuple(signals)
+        self.received: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.received is not None:
+            return  # already stopping
+        self.received = signum
+        raise KeyboardInterrupt
+
+    def __enter__(self) -> StopOnSignal:
+        for signum in self.signals:
+            try:
+                self._previous[signum] = signal.signal(signum, self._handle)
+            except ValueError:  # not the main thread: leave signals alone
+                break
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for signum, previous in self._previous.items():
+            if previous is not None:  # None: a handler installed outside Python, which cannot be restored
+                signal.signal(signum, previous)
+        self._previous.clear()
+
+    def exit_status(self) -> int:
+        """128 + the signal that arrived (Ctrl-C's 130 when none did)."""
+        return 128 + self.received if self.received is not None else EXIT_INTERRUPTED
+
+    def describe(self) -> str:
+        """How the run was stopped, for the last line."""
+        return f"stopped by {signal.Signals(self.received).name}" if self.received is not None else "interrupted"
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -167,28 +223,28 @@ def cmd_run(args: argparse.Namespace) -> int:
     executor = make_executor(args.executor, workers=args.workers, threads_per_worker=args.threads_per_worker,
                              address=args.address)
     results = Path(args.results) if args.results else _default_results(config.experiment, config.profile)
-    # SIGTERM (a scheduler stopping the job) takes the same clean path as Ctrl-C
+    # SIGTERM (a scheduler stopping the job, `kill`) takes the same clean path as Ctrl-C:
+    # finished tasks stay saved and the run is recorded as interrupted
+    stop = StopOnSignal()
     try:
-        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    except ValueError:  # not the main thread: leave signals alone
-        previous = None
-    try:
-        summary = run_experiment(
-            config, results, executor, data_root=args.data_root, use_ae_cache=args.ae_cache != "off",
-            ae_cache_dir=args.ae_cache_dir, ae_cache_disk=args.ae_cache == "disk", rerun_changed=args.rerun_changed,
-            retry_failed=not args.no_retry_failed, progress=not args.no_progress, argv=sys.argv, stack=args.stack,
-        )
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        with stop:
+            summary = run_experiment(
+                config, results, executor, data_root=args.data_root, use_ae_cache=args.ae_cache != "off",
+                ae_cache_dir=args.ae_cache_dir, ae_cache_disk=args.ae_cache == "disk",
+                rerun_changed=args.rerun_changed, retry_failed=not args.no_retry_failed,
+                progress=not args.no_progress, argv=sys.argv, stack=args.stack,
+            )
+    except KeyboardInterrupt:  # before the run was recorded, or after it ended
+        print(f"deepsad: {stop.describe()}", file=sys.stderr)
+        return stop.exit_status()
     ran = summary.n_done + summary.n_failed
     print(f"{config.experiment} ({config.profile}): {summary.n_tasks} tasks; {summary.n_skipped} already done, "
           f"{ran} run now ({summary.n_done} done, {summary.n_failed} failed) in {summary.seconds:.1f} s")
     print(f"results: {summary.results}")
     if summary.interrupted:
-        print(f"deepsad: interrupted; {summary.n_pending} task(s) not run yet; run the same command again to continue",
-              file=sys.stderr)
-        return EXIT_INTERRUPTED
+        print(f"deepsad: {stop.describe()}; {summary.n_done + summary.n_failed} task(s) saved, {summary.n_pending} "
+              "not run yet; run the same command again to continue", file=sys.stderr)
+        return stop.exit_status()
     if summary.n_failed:
         print(f"deepsad: {summary.n_failed} task(s) failed (errors are stored with them), e.g.", file=sys.stderr)
         for example in summary.failed_examples:
@@ -217,6 +273,38 @@ def _dry_run(config: Any, args: argparse.Namespace) -> int:
         cell = f"{parameter}={format_value(parameter, value)}" if parameter else "-"
         print(f"  {dataset:<12} {cell:<16} {method:<16} {n}")
     return 0
+
+
+# --- status ------------------------------------------------------------------------------
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from deepsad.experiments.store import ResultsFileError, ResultStore
+
+    with ResultStore(args.results, create=False) as store:
+        try:
+            store.mark_dead_runs()
+        except ResultsFileError as error:  # e.g. a read-only copy: show the runs as recorded
+            logging.getLogger(__name__).warning("runs whose process is gone were not marked: %s", error)
+        runs = store.runs()
+        counts = {status: store.count(status) for status in ("done", "failed")}
+        for run in runs:
+            if run.get("status") == "running":  # its counts are written when it ends: count what it saved so far
+                run["n_done"] = store.count("done", run_id=run["run_id"])
+                run["n_failed"] = store.count("failed", run_id=run["run_id"])
+    print(f"{args.results}: {counts['done']} task(s) done, {counts['failed']} failed, {len(runs)} run(s)")
+    for run in runs:
+        print("  " + _describe_run(run))
+    return 0
+
+
+def _describe_run(run: dict[str, Any]) -> str:
+    status = run.get("status") or "?"
+    if status == "running":
+        status = f"running (pid {run.get('pid')} on {run.get('host')})" if run.get("pid") else "running"
+    ended = f" to {run['finished_at']}" if run.get("finished_at") else ""
+    counts = f"{run.get('n_done') or 0} done, {run.get('n_failed') or 0} failed, {run.get('n_skipped') or 0} skipped"
+    return (f"run {run['run_id']}: {run.get('experiment')} ({run.get('profile')}) {status}; "
+            f"{run.get('executor')}, {run.get('started_at')}{ended}; {counts}")
 
 
 # --- export / report -------------------------------------------------------------------

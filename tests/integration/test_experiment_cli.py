@@ -192,7 +192,8 @@ def test_kill_9_then_ctrl_c_then_rerun_loses_and_duplicates_nothing(tmp_path, od
     assert kept["auc"].tolist() == list(before.values()) and set(kept["run_id"]) == {1}
     with ResultStore(results, create=False) as store:
         runs = store.runs()
-    assert [r["status"] for r in runs] == ["running", "interrupted", "finished"]  # the killed run never ended
+    # the killed run never recorded its end: the next run found its process gone
+    assert [r["status"] for r in runs] == ["killed", "interrupted", "finished"]
     assert runs[2]["n_skipped"] == len(after_interrupt)
     assert f"{48 - len(after_interrupt)} run now" in out
 

@@ -15,12 +15,22 @@ workers x threads <= cores. Ray tasks reserve ``threads_per_worker`` CPUs each (
 
 Stopping
 --------
-Ctrl-C (or SIGTERM, see the CLI) raises ``KeyboardInterrupt`` in the driver: the local
-pool's workers ignore SIGINT (so they cannot die half-way through returning a result)
-and are terminated by the driver; Ray tasks still pending are cancelled. Rows already
-returned are saved. If the driver is killed outright (``kill -9``), local workers notice
-that their parent is gone within a second and exit; the results file holds exactly the
-groups whose rows were committed, and a rerun does the rest.
+Ctrl-C (or SIGTERM, which the CLI turns into the same thing) raises
+``KeyboardInterrupt`` in the driver: the local pool's workers ignore SIGINT and SIGTERM
+(so a signal sent to the whole process group, as a terminal or a batch scheduler does,
+cannot kill them half-way through returning a result) and are killed by the driver; Ray
+tasks still pending are cancelled. Rows already returned are saved. If the driver is
+killed outright (``kill -9``), local workers notice that their parent is gone within a
+second and exit; the results file holds exactly the groups whose rows were committed,
+and a rerun does the rest.
+
+Ray
+---
+``ray.init`` replaces the process's SIGTERM handler with its own (which dumps a C++
+stack and exits); the Ray executor puts back the handler the application had chosen
+(e.g. the CLI's), so SIGTERM keeps meaning "stop cleanly". A cluster ``--address`` is
+checked before ``ray.init`` (:func:`check_ray_address`), because Ray retries an address
+that does not answer for many minutes.
 """
 
 from __future__ import annotations
@@ -28,6 +38,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -100,9 +111,10 @@ def _watch_parent(parent_pid: int) -> None:
 
 
 def _init_worker(threads: int, parent_pid: int) -> None:
-    # the driver decides when to stop; a worker killed by Ctrl-C mid-result would
-    # break the pool
+    # the driver decides when to stop; a worker killed by Ctrl-C (or by a SIGTERM sent to
+    # the process group) mid-result would break the pool
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     configure_threads(threads)
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True, name="deepsad-parent-watch").start()
 
@@ -178,7 +190,7 @@ def _terminate(pool: Any) -> None:
     pool.shutdown(wait=False, cancel_futures=True)
     for process in processes:
         if process.is_alive():
-            process.terminate()
+            process.kill()  # SIGKILL: the workers ignore SIGTERM (see _init_worker)
     for process in processes:
         process.join(timeout=5)
 
@@ -211,44 +223,236 @@ def _ray_run_group(tasks: list[Task], context: RunContext) -> list[dict[str, Any
     return run_group(tasks, context)
 
 
+class RayConnectionError(DeepSADError, ConnectionError):
+    """A Ray cluster address where no cluster answers, or a Ray that does not start."""
+
+
+#: Seconds :func:`check_ray_address` waits for a connection, and again for the reply.
+RAY_CONNECT_TIMEOUT_S = 5.0
+#: The environment variable Ray reads a cluster address from (``ray.init`` honours it too).
+RAY_ADDRESS_ENV = "RAY_ADDRESS"
+# What an HTTP/2 client sends first (RFC 9113, section 3.4): the preface, then an empty
+# SETTINGS frame. Ray's GCS and Ray Client servers speak gRPC, i.e. HTTP/2, and answer
+# with a SETTINGS frame of their own (byte 3 of a frame header is its type, 4).
+_HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+_HTTP2_SETTINGS = 4
+_ADDRESS_FORMS = "HOST:PORT (the head node's GCS port, 6379 by default), ray://HOST:PORT (Ray Client, 10001) or auto"
+
+
+def parse_ray_address(address: str) -> tuple[str, int] | None:
+    """The ``(host, port)`` a Ray address connects to.
+
+    Parameters
+    ----------
+    address : str
+        ``HOST:PORT`` (``[IPv6]:PORT`` too), ``ray://HOST:PORT``, ``auto`` or ``local``.
+
+    Returns
+    -------
+    tuple of (str, int) or None
+        None for ``auto``, ``local`` and schemes other than ``ray://``, which Ray
+        resolves itself.
+
+    Raises
+    ------
+    InvalidInputError
+        An address without a valid port.
+    """
+    text = address.strip()
+    if text in ("auto", "local"):
+        return None
+    scheme, separator, rest = text.partition("://")
+    if separator:
+        if scheme != "ray":
+            return None
+        text = rest.split("/", 1)[0]
+    host, _, port_text = text.rpartition(":")
+    host = host.strip("[]")
+    if not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise InvalidInputError(f"invalid Ray address {address!r}: expected {_ADDRESS_FORMS}")
+    return host, int(port_text)
+
+
+def _answers_http2(connection: socket.socket, timeout: float) -> bool:
+    connection.settimeout(timeout)
+    try:
+        connection.sendall(_HTTP2_PREFACE)
+        header = b""
+        while len(header) < 4:
+            chunk = connection.recv(9 - len(header))
+            if not chunk:
+                return False
+            header += chunk
+    except OSError:  # a timeout, or the peer closing on us
+        return False
+    return header[3] == _HTTP2_SETTINGS
+
+
+def _tls_enabled() -> bool:
+    return os.environ.get("RAY_USE_TLS", "0").strip().lower() in ("1", "true", "yes")
+
+
+def check_ray_address(address: str, timeout: float = RAY_CONNECT_TIMEOUT_S) -> None:
+    """Refuse, within about ``2 * timeout`` seconds, a Ray address where no cluster answers.
+
+    Ray itself keeps retrying such an address for many minutes. This connects to it
+    (TCP) and checks that a gRPC (HTTP/2) server answers there, as Ray's GCS and Ray
+    Client servers do; with ``RAY_USE_TLS`` set only the TCP connection is checked. It
+    cannot tell a Ray cluster from another gRPC service on the same port.
+
+    Parameters
+    ----------
+    address : str
+        See :func:`parse_ray_address`; ``auto`` and ``local`` are not checked (Ray
+        looks them up itself and fails fast when there is nothing).
+    timeout : float
+        Seconds to wait for the connection, and again for the answer.
+
+    Raises
+    ------
+    InvalidInputError
+        A malformed address.
+    RayConnectionError
+        Unknown host, nothing listening, no answer in time, or not a gRPC service.
+    """
+    target = parse_ray_address(address)
+    if target is None:
+        return
+    host, port = target
+    where = f"the Ray cluster at {address}"
+    try:
+        connection = socket.create_connection((host, port), timeout=timeout)
+    except socket.gaierror:
+        raise RayConnectionError(f"cannot reach {where}: unknown host {host!r}") from None
+    except ConnectionRefusedError:
+        raise RayConnectionError(f"cannot reach {where}: nothing listens on port {port} of {host} "
+                                 "(is the cluster up, and is it its head node's address?)") from None
+    except TimeoutError:
+        raise RayConnectionError(f"cannot reach {where}: no answer within {timeout:g} s") from None
+    except OSError as error:
+        raise RayConnectionError(f"cannot reach {where}: {error.strerror or error}") from None
+    with connection:
+        if not _tls_enabled() and not _answers_http2(connection, timeout):
+            raise RayConnectionError(
+                f"{host}:{port} answers but is not a Ray cluster (no gRPC service there); "
+                f"expected {_ADDRESS_FORMS}"
+            )
+
+
+def _first_line(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
+
+
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
 class RayExecutor:
     """Run groups as Ray tasks, on an existing cluster or a local Ray instance.
 
     Parameters
     ----------
     address : str, optional
-        A running cluster (``ray://host:10001``, ``host:6379`` or ``auto``); without it a
-        local instance is started for the run and shut down after.
+        A running cluster (``ray://host:10001``, ``host:6379`` or ``auto``); default
+        ``$RAY_ADDRESS`` if set, else a local instance is started for the run and shut
+        down after. A cluster address is checked (:func:`check_ray_address`) before Ray
+        connects, so one where no cluster answers fails within seconds.
     workers : int, optional
         Local instance only: CPUs it may use (default: all available cores).
     threads_per_worker : int, default 1
         CPUs each task reserves, and its torch threads.
+    connect_timeout : float, default :data:`RAY_CONNECT_TIMEOUT_S`
+        Seconds the address check waits for a connection, and again for the answer.
 
     Notes
     -----
     Workers need deepsad installed and the data under the same ``--data-root`` path;
     the autoencoder disk cache is used where that path is writable on a node.
+
+    ``ray.init`` installs Ray's own SIGTERM handler. When the application had chosen
+    one (a callable or ``SIG_IGN``, as the CLI does while a run lasts), it is put back
+    right after ``ray.init``; a SIGTERM that Ray's handler caught during ``ray.init`` is
+    passed on to it. Whatever handler was there before is restored when the run ends.
     """
 
     name = "ray"
 
-    def __init__(self, address: str | None = None, workers: int | None = None, threads_per_worker: int | None = None) -> None:
+    def __init__(self, address: str | None = None, workers: int | None = None, threads_per_worker: int | None = None,
+                 *, connect_timeout: float = RAY_CONNECT_TIMEOUT_S) -> None:
+        if address is not None:
+            parse_ray_address(address)  # a malformed address is refused now, not at run time
         self.address = address
         self.workers = _check_count("workers", workers) or available_cores()
         self.threads_per_worker = _check_count("threads_per_worker", threads_per_worker) or 1
+        self.connect_timeout = connect_timeout
         self._ray = _import_ray()
+
+    def cluster_address(self) -> str | None:
+        """The cluster this executor connects to, None for a local instance.
+
+        ``$RAY_ADDRESS`` stands in for a missing address or ``auto``, as in ``ray.init``.
+        """
+        if self.address not in (None, "auto"):
+            return self.address
+        return os.environ.get(RAY_ADDRESS_ENV) or self.address
+
+    def check_address(self) -> None:
+        """Raise :class:`RayConnectionError` now when the cluster address does not answer."""
+        address = self.cluster_address()
+        if address is not None:
+            check_ray_address(address, self.connect_timeout)
 
     def run(self, groups: Sequence[Sequence[Task]], context: RunContext, on_rows: RowsCallback) -> None:
         """Submit every group and hand back rows as Ray tasks complete."""
         ray = self._ray
         started_here = False
-        if not ray.is_initialized():
-            if self.address:
-                ray.init(address=self.address, logging_level=logging.WARNING, log_to_driver=False)
+        previous_sigterm = signal.getsignal(signal.SIGTERM)
+        try:
+            if not ray.is_initialized():
+                started_here = True
+                self._start_ray(previous_sigterm)
+            self._run_on_ray(groups, context, on_rows)
+        finally:
+            if started_here:
+                if ray.is_initialized():
+                    ray.shutdown()
+                _restore_sigterm(previous_sigterm)
+
+    def _start_ray(self, previous_sigterm: Any) -> None:
+        ray = self._ray
+        address = self.cluster_address()
+        if address is not None:
+            check_ray_address(address, self.connect_timeout)
+        try:
+            if address is not None:
+                ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
             else:
                 ray.init(num_cpus=self.workers, include_dashboard=False, logging_level=logging.WARNING,
                          log_to_driver=False)
-            started_here = True
+        except SystemExit:
+            # ray.init exits only from the SIGTERM handler it installed at its start: hand
+            # that SIGTERM to the handler the application had chosen (the CLI's turns it
+            # into KeyboardInterrupt); without one, exit as Ray meant to
+            if _application_handler(previous_sigterm):
+                _restore_sigterm(previous_sigterm)
+                if callable(previous_sigterm):
+                    previous_sigterm(signal.SIGTERM, None)
+            raise
+        except Exception as error:  # Ray's errors (ConnectionError, RuntimeError, ValueError, ...) vary by version
+            if address is None:
+                raise RayConnectionError(f"cannot start a local Ray instance: {_first_line(error)}") from None
+            # the address answered the check, so it is some gRPC service: often Ray Client's
+            # port given without ray://
+            raise RayConnectionError(
+                f"cannot connect to the Ray cluster at {address}: {_first_line(error)} "
+                f"(expected {_ADDRESS_FORMS})"
+            ) from None
+        if _application_handler(previous_sigterm):
+            _restore_sigterm(previous_sigterm)
+
+    def _run_on_ray(self, groups: Sequence[Sequence[Task]], context: RunContext, on_rows: RowsCallback) -> None:
+        ray = self._ray
         remote = ray.remote(num_cpus=self.threads_per_worker, max_retries=0)(_ray_run_group)
         refs = {remote.remote(list(group), context): group for group in groups}
         pending = list(refs)
@@ -266,21 +470,39 @@ class RayExecutor:
             for ref in pending:
                 ray.cancel(ref, force=True)
             raise
-        finally:
-            if started_here:
-                ray.shutdown()
+
+
+def _application_handler(handler: Any) -> bool:
+    """Whether a SIGTERM handler is one the application chose (not the default, not foreign)."""
+    return handler is not None and handler is not signal.SIG_DFL
+
+
+def _restore_sigterm(handler: Any) -> None:
+    """Put back a SIGTERM handler that ``ray.init`` replaced (main thread only, as Python requires)."""
+    if handler is None or not _in_main_thread():  # None: installed outside Python, cannot be restored
+        return
+    # unconditionally: even where Python still reports this handler, Ray's C++ core may
+    # have replaced the OS-level one (it dumps a stack on SIGTERM); this puts Python's back
+    signal.signal(signal.SIGTERM, handler)
 
 
 def make_executor(name: str, *, workers: int | None = None, threads_per_worker: int | None = None,
                   address: str | None = None) -> Any:
     """The executor called ``name`` (one of :data:`EXECUTORS`).
 
+    A Ray cluster address (``address`` or ``$RAY_ADDRESS``) is checked now, within
+    seconds (:func:`check_ray_address`), so that one where no cluster answers is
+    refused before a run is recorded.
+
     Raises
     ------
     InvalidInputError
-        Unknown name, or options that do not apply (``address`` without ``ray``).
+        Unknown name, or options that do not apply (``address`` without ``ray``), or a
+        malformed Ray address.
     DeepSADError
         ``ray`` without Ray installed (the message says how to install it).
+    RayConnectionError
+        A Ray cluster address where no cluster answers.
     """
     if name not in EXECUTORS:
         raise InvalidInputError(f"unknown executor {name!r}; valid: {', '.join(EXECUTORS)}")
@@ -292,4 +514,6 @@ def make_executor(name: str, *, workers: int | None = None, threads_per_worker: 
         return SerialExecutor(threads=threads_per_worker)
     if name == "local":
         return LocalExecutor(workers=workers, threads_per_worker=threads_per_worker)
-    return RayExecutor(address=address, workers=workers, threads_per_worker=threads_per_worker)
+    executor = RayExecutor(address=address, workers=workers, threads_per_worker=threads_per_worker)
+    executor.check_address()
+    return executor

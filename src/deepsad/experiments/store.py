@@ -13,9 +13,17 @@ Schema (``SCHEMA_VERSION`` 1)
     ``application = deepsad-results``, ``schema_version``, ``created_at``.
 ``runs``
     One row per ``deepsad experiment run`` invocation: experiment, profile, config path,
-    config hash and resolved config (JSON), executor, workers, host, package versions,
-    start and end time, status (``running``, ``finished``, ``interrupted``, ``error``),
-    task counts.
+    config hash and resolved config (JSON), executor, workers, host, pid and
+    ``pid_start`` (what tells this process from a later one with the same pid), package
+    versions, start and end time, status and task counts. Status is ``running`` while the
+    driver runs, then ``finished``, ``interrupted`` (Ctrl-C or SIGTERM: the driver stopped
+    cleanly), ``error`` (an exception in the driver) or ``killed``: the driver's process
+    ended without recording an end (``kill -9``, out of memory, a crash, a power loss).
+    Nobody is left to write ``killed`` then, so the next reader that can tell writes it:
+    :meth:`ResultStore.begin_run` and :meth:`ResultStore.mark_dead_runs` (``deepsad
+    experiment status``) mark ``running`` rows whose process is gone, on this host, and
+    fill in their task counts from the ``tasks`` table. Runs on other hosts stay as they
+    are (their processes cannot be checked from here).
 ``tasks``
     One row per task, the columns of :data:`TASK_COLUMNS`: the task's identity
     (``task_key``, experiment, dataset, parameter, value, method (the config's label),
@@ -38,6 +46,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import sqlite3
 from collections.abc import Iterable, Mapping
 from contextlib import contextmanager
@@ -111,8 +120,12 @@ _RUN_COLUMNS = (
     "experiment TEXT", "profile TEXT", "config_path TEXT", "config_hash TEXT", "config TEXT", "executor TEXT",
     "workers INTEGER", "threads_per_worker INTEGER", "host TEXT", "versions TEXT", "argv TEXT",
     "started_at TEXT", "finished_at TEXT", "status TEXT", "n_tasks INTEGER", "n_done INTEGER",
-    "n_failed INTEGER", "n_skipped INTEGER",
+    "n_failed INTEGER", "n_skipped INTEGER", "pid INTEGER", "pid_start TEXT",
 )
+#: Columns of ``runs`` added after schema 1 was first released (added, empty, on open).
+ADDED_RUN_COLUMNS: tuple[str, ...] = ("pid INTEGER", "pid_start TEXT")
+#: Status of a run whose driver process ended without recording how (see the module docs).
+KILLED = "killed"
 
 
 class ResultsFileError(DataFileError):
@@ -240,11 +253,13 @@ class ResultStore:
             conn.executemany(sql, values)
         return len(values)
 
-    def count(self, status: str | None = None) -> int:
-        """Number of stored tasks (with ``status`` if given)."""
-        if status is None:
-            return int(self._conn.execute("SELECT COUNT(*) FROM tasks").fetchone()[0])
-        return int(self._conn.execute("SELECT COUNT(*) FROM tasks WHERE status = ?", (status,)).fetchone()[0])
+    def count(self, status: str | None = None, *, run_id: int | None = None) -> int:
+        """Number of stored tasks (with ``status``, saved by run ``run_id``, if given)."""
+        conditions = {"status": status, "run_id": run_id}
+        where = [f"{name} = ?" for name, value in conditions.items() if value is not None]
+        sql = "SELECT COUNT(*) FROM tasks" + (" WHERE " + " AND ".join(where) if where else "")
+        values = tuple(value for value in conditions.values() if value is not None)
+        return int(self._conn.execute(sql, values).fetchone()[0])
 
     def dataframe(self):
         """The ``tasks`` table as a DataFrame (see :func:`read_results`)."""
@@ -262,14 +277,22 @@ class ResultStore:
 
     # ------------------------------------------------------------------ runs
     def begin_run(self, info: Mapping[str, Any]) -> int:
-        """Record the start of a run; returns its ``run_id``."""
+        """Record the start of a run by this process; returns its ``run_id``.
+
+        Runs of this host whose process is gone are marked ``killed`` first (see
+        :meth:`mark_dead_runs`).
+        """
         from deepsad.experiments.config import canonical_json
 
         record = {k: (canonical_json(v) if isinstance(v, (dict, list)) else v) for k, v in info.items()}
         record.setdefault("started_at", utc_now())
         record.setdefault("status", "running")
+        record.setdefault("host", socket.gethostname())
+        record.setdefault("pid", os.getpid())
+        record.setdefault("pid_start", process_start_token(record["pid"]) if record["pid"] else None)
         columns = ", ".join(record)
         with self._transaction() as conn:
+            _mark_dead_runs(conn)
             cursor = conn.execute(
                 f"INSERT INTO runs ({columns}) VALUES ({', '.join('?' for _ in record)})", tuple(record.values())
             )
@@ -282,11 +305,100 @@ class ResultStore:
         with self._transaction() as conn:
             conn.execute(f"UPDATE runs SET {assignments} WHERE run_id = ?", (*fields.values(), run_id))
 
+    def mark_dead_runs(self) -> list[int]:
+        """Mark ``running`` runs of this host whose process is gone as ``killed``.
+
+        Their ``n_done`` / ``n_failed`` are counted from the tasks they saved; their
+        ``finished_at`` stays empty (when the process died is unknown).
+
+        Returns
+        -------
+        list of int
+            The ``run_id`` of each run marked now.
+
+        Raises
+        ------
+        ResultsFileError
+            The file cannot be written (read-only, or held by another writer for 60 s).
+        """
+        with self._transaction() as conn:
+            return _mark_dead_runs(conn)
+
     def runs(self) -> list[dict[str, Any]]:
         """All run records, oldest first."""
         cursor = self._conn.execute("SELECT * FROM runs ORDER BY run_id")
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
+def _proc_stat(pid: int) -> list[str] | None:
+    """Fields 3... of ``/proc/PID/stat`` (Linux), or None where there is no such file."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # the command name (field 2) may hold spaces and parentheses: split after its last ')'
+    return text.rsplit(")", 1)[-1].split()
+
+
+def process_start_token(pid: int) -> str | None:
+    """What tells process ``pid`` apart from later processes given the same pid.
+
+    On Linux, the kernel's boot id and the process's start time (clock ticks since boot);
+    ``None`` where that cannot be read (other systems, a process that is gone), in which
+    case only the pid is compared.
+    """
+    fields = _proc_stat(pid)
+    try:
+        boot_id = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return None
+    # fields[0] is field 3 (state), so field 22 (starttime) is fields[19]
+    return f"{boot_id}/{fields[19]}" if fields is not None and len(fields) > 19 else None
+
+
+def process_alive(pid: int, start_token: str | None = None) -> bool:
+    """Whether process ``pid`` of this host still runs (and is the one ``start_token`` names).
+
+    A zombie (dead, not yet reaped by its parent) counts as gone.
+    """
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)  # signal 0: only checks that the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: it exists
+        pass
+    except OSError:
+        return False
+    fields = _proc_stat(pid)
+    if fields is None:  # no /proc (not Linux): the pid is all there is to go on
+        return True
+    if fields and fields[0] in ("Z", "X"):
+        return False
+    return start_token is None or process_start_token(pid) in (None, start_token)
+
+
+def _mark_dead_runs(conn: sqlite3.Connection) -> list[int]:
+    """Mark this host's ``running`` runs whose process is gone as ``killed`` (inside a transaction)."""
+    host = socket.gethostname()
+    candidates = conn.execute(
+        "SELECT run_id, pid, pid_start FROM runs WHERE status = 'running' AND host = ? AND pid IS NOT NULL", (host,)
+    ).fetchall()
+    dead = [run_id for run_id, pid, start in candidates if not process_alive(int(pid), start)]
+    for run_id in dead:
+        conn.execute(
+            "UPDATE runs SET status = ?, "
+            "n_done = (SELECT COUNT(*) FROM tasks WHERE run_id = ? AND status = 'done'), "
+            "n_failed = (SELECT COUNT(*) FROM tasks WHERE run_id = ? AND status = 'failed') "
+            "WHERE run_id = ? AND status = 'running'",
+            (KILLED, run_id, run_id, run_id),
+        )
+    if dead:
+        logger.warning("run(s) %s of host %s ended without recording it (process gone): marked %s",
+                       ", ".join(map(str, dead)), host, KILLED)
+    return dead
 
 
 def _connect(path: Path, *, create: bool) -> sqlite3.Connection:
@@ -346,13 +458,20 @@ def _check_existing(conn: sqlite3.Connection, path: Path) -> None:
 
 
 def _add_new_columns(conn: sqlite3.Connection) -> None:
-    """Give a file written before :data:`ADDED_COLUMNS` existed those columns (NULL in old rows)."""
-    columns = {row[1] for row in conn.execute("PRAGMA table_info(tasks)")}
+    """Give a file written before :data:`ADDED_COLUMNS` / :data:`ADDED_RUN_COLUMNS` existed
+    those columns (NULL in old rows)."""
     types = dict(TASK_COLUMNS)
-    for name in ADDED_COLUMNS:
+    _add_columns(conn, "tasks", [f"{name} {types[name]}" for name in ADDED_COLUMNS])
+    _add_columns(conn, "runs", list(ADDED_RUN_COLUMNS))
+
+
+def _add_columns(conn: sqlite3.Connection, table: str, definitions: Iterable[str]) -> None:
+    columns = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+    for definition in definitions:
+        name = definition.split()[0]
         if name not in columns:
             try:
-                conn.execute(f"ALTER TABLE tasks ADD COLUMN {name} {types[name]}")
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {definition}")
             except sqlite3.OperationalError as error:
                 if "duplicate column" not in str(error):  # else another process added it just now
                     raise ResultsFileError(f"cannot add column {name} to an older results file: {error}") from None
