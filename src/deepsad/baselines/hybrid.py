@@ -237,7 +237,8 @@ class Hybrid(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, BaseEstimator)
         -------
         numpy.ndarray of shape (n_samples,), dtype float64
         """
-        return np.asarray(self.shallow_.anomaly_score(self.encode(X)), dtype=np.float64)
+        codes = self.encode(X)  # first: it raises NotFittedError before shallow_ is read
+        return np.asarray(self.shallow_.anomaly_score(codes), dtype=np.float64)
 
     # ------------------------------------------------------------------ persistence hooks
     def save(self, path: Any) -> Any:

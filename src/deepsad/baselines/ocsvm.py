@@ -75,6 +75,8 @@ class OCSVM(BaseShallowDetector):
         The numeric RBF parameter used.
     n_train_ : int
         Samples the SVM was trained on.
+    n_iter_ : int
+        Iterations libsvm ran (as :class:`sklearn.svm.OneClassSVM`'s ``n_iter_``).
     n_features_in_, input_shape_, threshold_, offset_
         As for every deepsad detector.
     """
@@ -165,6 +167,7 @@ class OCSVM(BaseShallowDetector):
         self.dual_coef_ = np.asarray(svm.dual_coef_, dtype=np.float64).ravel()
         self.intercept_ = float(np.ravel(svm.intercept_)[0])
         self.n_train_ = int(X_train.shape[0])
+        self.n_iter_ = int(svm.n_iter_)
         logger.debug("OCSVM: %d support vectors of %d samples", self.dual_coef_.size, self.n_train_)
         self._set_threshold(lambda: self._raw_scores(X), natural_threshold=0.0)
         return self
@@ -189,7 +192,13 @@ class OCSVM(BaseShallowDetector):
     # ------------------------------------------------------------------ persistence
     def _export_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         arrays = {"support_vectors": self.support_vectors_, "dual_coef": self.dual_coef_}
-        meta = {**self._common_meta(), "intercept": self.intercept_, "gamma": self.gamma_, "n_train": self.n_train_}
+        meta = {
+            **self._common_meta(),
+            "intercept": self.intercept_,
+            "gamma": self.gamma_,
+            "n_train": self.n_train_,
+            "n_iter": self.n_iter_,
+        }
         return arrays, meta
 
     def _import_state(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
@@ -199,3 +208,5 @@ class OCSVM(BaseShallowDetector):
         self.intercept_ = float(meta["intercept"])
         self.gamma_ = float(meta["gamma"])
         self.n_train_ = int(meta["n_train"])
+        if "n_iter" in meta:  # models saved before n_iter_ existed lack it
+            self.n_iter_ = int(meta["n_iter"])
