@@ -15,6 +15,21 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _malloc_left_alone():
+    """Keep glibc's malloc settings as they are in the test process.
+
+    ``keep_freed_memory`` cannot be undone, and in-process runs of the CLI and of the
+    experiment workers (``run_group``) call it; tests that check it clear the variable
+    (or run a child process).
+    """
+    from deepsad.training.allocator import ENVIRONMENT_VARIABLE
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(ENVIRONMENT_VARIABLE, "0")
+        yield
+
+
 def _data_root() -> Path:
     env = os.environ.get("DEEPSAD_DATA")
     return Path(env) if env else REPO_ROOT.parent / "shared" / "data"

@@ -152,6 +152,24 @@ def _run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _trains(args: argparse.Namespace) -> bool:
+    """Whether the command trains models here (fit, demo, experiments run)."""
+    from deepsad.experiments_cli import cmd_run
+    from deepsad.fit_cli import run_fit
+
+    return args.func in (run_fit, _run_demo, cmd_run)
+
+
+def _with_cpu_training_settings(command: Any, args: argparse.Namespace) -> Any:
+    """Run a training command with the CPU speed settings that a library ``fit`` leaves
+    to its caller: this process is the command's own (docs/performance.md)."""
+    from deepsad.training import keep_freed_memory, tuned_threads
+
+    keep_freed_memory()
+    with tuned_threads():
+        return command(args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return its exit status."""
     parser = build_parser()
@@ -161,6 +179,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
+        if _trains(args):
+            return int(_with_cpu_training_settings(args.func, args) or 0)
         return int(args.func(args) or 0)
     except DeepSADError as error:
         # one line: multi-line messages (e.g. scikit-learn's NaN advice) keep their first line

@@ -23,7 +23,6 @@ from deepsad.detectors.deep_base import (
     DeviceTensorsMixin,
     _as_network_param,
     _state_with_prefix,
-    training_threads,
 )
 from deepsad.detectors.scoring import AnomalyScoreMixin, check_contamination
 from deepsad.errors import InvalidInputError
@@ -39,12 +38,12 @@ from deepsad.models import (
     spec_to_dict,
 )
 from deepsad.training import (
-    limited_threads,
     make_generator,
     map_batches,
     per_sample_reconstruction_error,
     reconstruction_loss,
     seed_from_random_state,
+    threads_for_fit,
     train,
 )
 from deepsad.validation import (
@@ -314,7 +313,7 @@ class CAE(_NetworkBaseline):
             batch = X_train[indices]
             return reconstruction_loss(autoencoder(batch), batch)
 
-        with limited_threads(training_threads(self.spec_, self.input_shape_, self._device)):
+        with threads_for_fit(self.spec_, self.input_shape_, self._device):
             self.loss_history_ = train(
                 autoencoder,
                 batch_loss,

@@ -23,15 +23,14 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from deepsad.detectors.deep_base import (
-    SINGLE_THREAD_MAX_MACS,
     BaseDeepDetector,
     DeviceTensorsMixin,
     _state_with_prefix,
 )
 from deepsad.detectors.scoring import AnomalyScoreMixin, check_contamination
 from deepsad.errors import InvalidInputError, TrainingError
-from deepsad.models import init_weights_
-from deepsad.training import limited_threads, make_generator, map_batches, seed_from_random_state
+from deepsad.models import MLPSpec, init_weights_
+from deepsad.training import make_generator, map_batches, seed_from_random_state, threads_for_fit
 from deepsad.validation import check_fraction, check_positive_int, check_semi_labels, check_X
 
 logger = logging.getLogger(__name__)
@@ -242,14 +241,6 @@ class DevNet(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, BaseEstimator)
             raise InvalidInputError(f"standardize must be True or False, got {self.standardize!r}")
         return hidden_sizes
 
-    def _training_threads(self, hidden_sizes: tuple[int, ...]) -> int | None:
-        """One thread for a small MLP on the CPU (per-op overhead dominates), as for Deep SAD's MLPs."""
-        if self._device.type != "cpu":
-            return None
-        widths = [self.n_features_in_, *hidden_sizes, 1]
-        macs = sum(a * b for a, b in zip(widths[:-1], widths[1:]))
-        return 1 if macs <= SINGLE_THREAD_MAX_MACS else None
-
     # ------------------------------------------------------------------ fit
     def fit(self, X: Any, y: Any = None) -> DevNet:
         """Train the scoring network with the deviation loss.
@@ -295,7 +286,8 @@ class DevNet(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, BaseEstimator)
         X_t = self._as_tensor(X_np)
         anomalies = torch.from_numpy(np.flatnonzero(semi_labels == -1)).to(device)
         normals = torch.from_numpy(np.flatnonzero(semi_labels != -1)).to(device)
-        with limited_threads(self._training_threads(hidden_sizes)):
+        # the scorer is an MLP n_features -> hidden_sizes -> 1: the deep detectors' thread rule
+        with threads_for_fit(MLPSpec(hidden_sizes=hidden_sizes, rep_dim=1), (self.n_features_in_,), device):
             self.loss_history_ = self._train(net, X_t, anomalies, normals, generator)
         self.network_ = net.eval()
         self._set_threshold(self._scores(X_t), natural_threshold=AUTO_Z_THRESHOLD)

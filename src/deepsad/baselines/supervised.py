@@ -17,10 +17,10 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from deepsad.baselines.cae import _NetworkBaseline
-from deepsad.detectors.deep_base import _state_with_prefix, training_threads
+from deepsad.detectors.deep_base import _state_with_prefix
 from deepsad.errors import InvalidInputError
 from deepsad.models import build_encoder, init_weights_, representation_dim
-from deepsad.training import limited_threads, make_generator, map_batches, train
+from deepsad.training import make_generator, map_batches, threads_for_fit, train
 
 logger = logging.getLogger(__name__)
 
@@ -164,7 +164,7 @@ class SupervisedClassifier(_NetworkBaseline):
         def batch_loss(indices: torch.Tensor) -> torch.Tensor:
             return bce(net(X_t[indices]), targets[indices])
 
-        with limited_threads(training_threads(self.spec_, self.input_shape_, self._device)):
+        with threads_for_fit(self.spec_, self.input_shape_, self._device):
             self.loss_history_ = train(
                 net,
                 batch_loss,

@@ -50,13 +50,13 @@ from deepsad.models import (
 from deepsad.training import (
     OptimizerConfig,
     check_precision,
-    limited_threads,
     make_generator,
     map_batches,
     reconstruction_loss,
     resolve_device,
     seed_from_random_state,
     squared_distance,
+    threads_for_fit,
     train,
 )
 from deepsad.training.stacked import train_stacked
@@ -68,13 +68,6 @@ logger = logging.getLogger(__name__)
 #: coordinate near zero lets phi reach the centre trivially with zero weights.
 CENTER_MIN_ABS = 0.1
 
-#: MLPs with at most this many multiply-adds per sample in phi train on one CPU thread:
-#: a batch of 200 through them is too small to split, and a second thread only adds
-#: synchronisation, which costs 10-100x when the cores are shared (measured on 2 cores,
-#: idle: cardio's 21-32-16-8 1.3x faster with one thread, arrhythmia's 274-128-64-32
-#: 1.1x, a 784-128-64-32 MLP 1.1x slower -- hence the cut between them).
-SINGLE_THREAD_MAX_MACS = 65536
-
 #: Elements (samples x features) per scoring batch; large batches amortise overhead.
 SCORING_BATCH_ELEMENTS = 2**22
 
@@ -84,16 +77,6 @@ def _as_network_param(network: Any) -> Any:
     if isinstance(network, dict):
         return spec_from_dict(network)
     return network
-
-
-def training_threads(spec: Any, input_shape: tuple[int, ...], device: torch.device) -> int | None:
-    """Intra-op threads for training a network of ``spec``: 1 for the small MLPs on the CPU
-    (see :data:`SINGLE_THREAD_MAX_MACS`), else ``None`` (torch's setting)."""
-    if not isinstance(spec, MLPSpec) or device.type != "cpu":
-        return None
-    widths = [input_shape[0], *spec.hidden_sizes, spec.rep_dim]
-    macs = sum(a * b for a, b in zip(widths[:-1], widths[1:]))
-    return 1 if macs <= SINGLE_THREAD_MAX_MACS else None
 
 
 def precision_of(estimator: Any) -> str:
@@ -407,8 +390,9 @@ class BaseDeepDetector(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, Base
             seed=member_seed(state.seed, index),
         )
 
-    def _training_threads(self) -> int | None:
-        return training_threads(self.spec_, self.input_shape_, self._device)
+    def _threads_for_fit(self) -> Any:
+        """The thread setting training runs under (the caller's, unless :func:`tuned_threads`)."""
+        return threads_for_fit(self.spec_, self.input_shape_, self._device)
 
     def _wants_pretraining(self) -> bool:
         return bool(self.pretrain_) and self.pretrain_epochs > 0
@@ -518,7 +502,7 @@ class BaseDeepDetector(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, Base
         state = self._begin_fit(X, y)
         if state.members is not None and len(state.members) > 1:
             return self._fit_ensemble(state, autoencoder)
-        with limited_threads(self._training_threads()):
+        with self._threads_for_fit():
             if autoencoder is not None:
                 self._adopt_autoencoder(state, autoencoder, reused=True)
             elif self._wants_pretraining():
@@ -556,7 +540,7 @@ class BaseDeepDetector(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, Base
         n_samples = state.X.shape[0]
         device = self._device
         stacked = self._trains_members_stacked()
-        with limited_threads(self._training_threads()):
+        with self._threads_for_fit():
             if self._wants_pretraining():
                 built = [self._new_autoencoder(member) for member in members]
                 if stacked:

@@ -21,7 +21,7 @@ from torch import nn
 
 from deepsad.detectors.deep_base import BaseDeepDetector, autoencoder_output_loss, mean_history, precision_of
 from deepsad.errors import InvalidInputError
-from deepsad.training import limited_threads
+from deepsad.training import threads_for_fit
 from deepsad.training.stacked import check_strategy, train_stacked
 
 #: Parameters that may differ between stacked estimators; all others must be equal.
@@ -152,9 +152,8 @@ def fit_stacked(
     device = first._device
     n_samples = states[0].X.shape[0]
 
-    # the plain fit's thread rule (one thread for the small MLPs) holds for the stack too:
-    # measured on 2 shared cores, 3 stacked cardio MLPs ran 80x faster on one thread
-    with limited_threads(first._training_threads()):
+    # under tuned_threads() the plain fit's thread rule holds for the stack too
+    with threads_for_fit(first.spec_, first.input_shape_, device):
         centers, histories = _train_both_phases(estimators, states, autoencoders, device, n_samples, strategy)
     for est, state, est_centers, est_histories in zip(estimators, states, centers, histories):
         est.loss_history_ = mean_history(est_histories)

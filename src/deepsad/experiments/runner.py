@@ -825,8 +825,22 @@ def iter_group(tasks: Sequence[Task], context: RunContext) -> Iterator[dict[str,
     """Run a group's tasks in order, yielding one row per task as it finishes.
 
     The data are drawn once for the group (its tasks share ``group_key``); if that
-    fails, every task of the group is returned as failed with that error.
+    fails, every task of the group is returned as failed with that error. The fits run
+    under :func:`deepsad.training.tuned_threads` (the runner opts in to the per-network
+    thread rule), entered while a row is computed and left before it is yielded.
     """
+    from deepsad.training import tuned_threads
+
+    rows = _iter_group(tasks, context)
+    while True:
+        with tuned_threads():
+            row = next(rows, None)
+        if row is None:
+            return
+        yield row
+
+
+def _iter_group(tasks: Sequence[Task], context: RunContext) -> Iterator[dict[str, Any]]:
     if not tasks:
         return
     if len({task.group_key for task in tasks}) > 1:  # a unit of stacked fits (see stacking.py)
@@ -847,8 +861,15 @@ def iter_group(tasks: Sequence[Task], context: RunContext) -> Iterator[dict[str,
 
 
 def run_group(tasks: Sequence[Task], context: RunContext) -> list[dict[str, Any]]:
-    """Run a group and return all its rows (what local and Ray workers execute)."""
+    """Run a group and return all its rows (what local and Ray workers execute).
+
+    A worker process is the runner's own, so it takes the CPU training settings for good:
+    ``context.threads`` and :func:`deepsad.training.keep_freed_memory`.
+    """
+    from deepsad.training import keep_freed_memory
+
     configure_threads(context.threads)
+    keep_freed_memory()
     return list(iter_group(tasks, context))
 
 

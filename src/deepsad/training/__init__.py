@@ -1,14 +1,23 @@
-"""Training machinery: losses as pure functions, one generic trainer, device helpers."""
+"""Training machinery: losses as pure functions, one generic trainer, device helpers.
+
+Training never changes process-wide settings by itself; the CPU speed settings are the
+caller's to ask for: :func:`tuned_threads` (scoped) and :func:`keep_freed_memory`
+(one-way, for a whole process).
+"""
 
 from deepsad.training.allocator import keep_freed_memory
 from deepsad.training.device import (
     PRECISIONS,
+    SINGLE_THREAD_MAX_MACS,
     check_precision,
     limited_threads,
     make_generator,
     resolve_device,
     seed_from_random_state,
+    threads_for_fit,
     training_autocast,
+    training_threads,
+    tuned_threads,
 )
 from deepsad.training.losses import (
     deep_sad_loss,
@@ -24,6 +33,7 @@ from deepsad.training.trainer import OptimizerConfig, batch_slices, map_batches,
 __all__ = [
     "OptimizerConfig",
     "PRECISIONS",
+    "SINGLE_THREAD_MAX_MACS",
     "batch_slices",
     "check_precision",
     "deep_sad_loss",
@@ -39,6 +49,9 @@ __all__ = [
     "soft_boundary_loss",
     "solve_radius",
     "squared_distance",
+    "threads_for_fit",
     "train",
     "training_autocast",
+    "training_threads",
+    "tuned_threads",
 ]

@@ -1,22 +1,13 @@
-"""Keep freed CPU memory in the process while training (glibc malloc settings).
+"""Keep freed CPU memory in the process for reuse (glibc malloc settings), on request.
 
-A CPU training step allocates and frees the same activation tensors every step (the
-MNIST LeNet's first feature map is 5 MB at batch 200). glibc's malloc hands blocks of
-that size back to the kernel when they are freed (``munmap`` above its mmap threshold,
-heap trimming below it), so the next step's allocation gets fresh pages, and every
-4 KiB page costs a page fault on first touch: measured 37,000-113,000 minor faults per
-MNIST epoch, 15-30 % of the step time on 2 cores, and most of the run-to-run noise
-(MNIST autoencoder epoch 0.59-0.69 s -> 0.50-0.53 s, Deep SAD epoch 0.37-0.52 s ->
-0.31-0.33 s, with ~1,300 faults per epoch left).
-
-:func:`keep_freed_memory` sets ``M_MMAP_THRESHOLD`` to glibc's maximum (blocks up to
-32 MiB come from the heap) and ``M_TRIM_THRESHOLD`` to 1 GiB (the heap is not shrunk
-while less than that is free at its top), so freed blocks are reused. The cost: the
-process keeps up to that much freed memory instead of returning it at once (the PyTorch
-CUDA allocator does the same on GPUs). The trainers call it for CPU training; set the
-environment variable ``DEEPSAD_KEEP_FREED_MEMORY=0`` (or ``false`` / ``no`` / ``off``)
-to leave malloc alone. It does nothing where the C library is not glibc (macOS,
-Windows, musl).
+CPU training allocates and frees the same activation-sized blocks every step; glibc
+returns such blocks to the kernel, so each step pays page faults on fresh pages.
+:func:`keep_freed_memory` makes malloc keep them (figures: docs/performance.md, "CPU
+training settings"). It changes malloc for the whole process and cannot be undone, so
+the library never calls it by itself: the ``deepsad`` command and the experiment
+workers do, and an application may. The environment variable
+``DEEPSAD_KEEP_FREED_MEMORY=0`` (or ``false`` / ``no`` / ``off``) turns the call into a
+no-op. It does nothing where the C library is not glibc (macOS, Windows, musl).
 """
 
 from __future__ import annotations
@@ -43,7 +34,12 @@ _applied: bool | None = None  # None: not tried yet in this process
 
 
 def keep_freed_memory() -> bool:
-    """Make glibc malloc keep freed blocks for reuse (module docstring); once per process.
+    """Make glibc malloc keep freed blocks for reuse, for the rest of the process.
+
+    Sets ``M_MMAP_THRESHOLD`` to glibc's maximum (blocks up to 32 MiB come from the heap)
+    and ``M_TRIM_THRESHOLD`` to 1 GiB (the heap is not shrunk while less than that is
+    free at its top). The cost: the process holds on to up to that much freed memory.
+    Applied once per process; later calls return the first call's result.
 
     Returns
     -------

@@ -1,15 +1,22 @@
-"""Choosing the torch device and thread count, and deriving seeds from ``random_state``."""
+"""Choosing the torch device and thread count, and deriving seeds from ``random_state``.
+
+A fit trains with the thread count the caller set (``torch.set_num_threads``); a caller
+who wants the per-network heuristic opts in with :func:`tuned_threads`
+(docs/performance.md, "CPU training settings").
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
 import torch
 
 from deepsad.errors import InvalidInputError
+from deepsad.models.specs import MLPSpec
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -79,6 +86,55 @@ def limited_threads(n_threads: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+#: MLPs with at most this many multiply-adds per sample in phi train on one CPU thread
+#: under :func:`tuned_threads`: a batch through them is too small to split across threads.
+SINGLE_THREAD_MAX_MACS = 65536
+
+
+def training_threads(spec: Any, input_shape: tuple[int, ...], device: torch.device) -> int | None:
+    """Intra-op threads that suit training a network of ``spec`` on ``input_shape`` samples.
+
+    1 for MLPs of at most :data:`SINGLE_THREAD_MAX_MACS` multiply-adds per sample on
+    the CPU, else ``None`` (leave torch's setting). A pure function: it sets nothing.
+    """
+    if not isinstance(spec, MLPSpec) or device.type != "cpu":
+        return None
+    widths = [input_shape[0], *spec.hidden_sizes, spec.rep_dim]
+    macs = sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+    return 1 if macs <= SINGLE_THREAD_MAX_MACS else None
+
+
+_TUNED_THREADS: ContextVar[bool] = ContextVar("deepsad_tuned_threads", default=False)
+
+
+@contextmanager
+def tuned_threads() -> Iterator[None]:
+    """Let the fits inside the block pick their thread count per network.
+
+    Each training phase runs with :func:`training_threads` of its network (one thread
+    for small MLPs) and restores torch's setting when it ends. Opt-in, because
+    ``torch.set_num_threads`` is process-wide and a library must not change it behind
+    its caller's back; outside the block a fit uses whatever the caller set.
+
+    Examples
+    --------
+    >>> from deepsad.training import tuned_threads
+    >>> with tuned_threads():  # doctest: +SKIP
+    ...     detector.fit(X, y)
+    """
+    token = _TUNED_THREADS.set(True)
+    try:
+        yield
+    finally:
+        _TUNED_THREADS.reset(token)
+
+
+def threads_for_fit(spec: Any, input_shape: tuple[int, ...], device: torch.device) -> AbstractContextManager[None]:
+    """The thread setting a training phase runs under: :func:`training_threads` inside
+    :func:`tuned_threads`, else torch's setting untouched."""
+    return limited_threads(training_threads(spec, input_shape, device) if _TUNED_THREADS.get() else None)
 
 
 #: Training precisions: ``"float32"`` (exact, the default) or ``"bfloat16"`` autocast.

@@ -40,7 +40,6 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from deepsad.errors import InvalidInputError, TrainingError
 from deepsad.models.grouped import GroupedNetwork, group_networks, preferred_group_size
-from deepsad.training.allocator import keep_freed_memory
 from deepsad.training.trainer import OptimizerConfig, batch_slices, make_adam
 
 logger = logging.getLogger(__name__)
@@ -162,8 +161,6 @@ def train_stacked(
     histories: list[list[float]] = [[] for _ in range(n_models)]
     if config.epochs == 0:
         return histories
-    if device.type == "cpu":
-        keep_freed_memory()  # no page faults for each step's fresh activations
 
     chunks = [range(n_models)]
     networks: list[GroupedNetwork | None] = [None]

@@ -16,7 +16,6 @@ import torch
 from torch import nn
 
 from deepsad.errors import TrainingError
-from deepsad.training.allocator import keep_freed_memory
 from deepsad.training.device import training_autocast
 
 logger = logging.getLogger(__name__)
@@ -129,8 +128,6 @@ def train(
     history: list[float] = []
     if config.epochs == 0:
         return history
-    if device.type == "cpu":
-        keep_freed_memory()  # no page faults for each step's fresh activations
     optimizer = make_adam(module.parameters(), config, device)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(
         optimizer, milestones=list(config.milestones), gamma=config.lr_decay

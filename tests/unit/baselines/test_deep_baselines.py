@@ -213,8 +213,10 @@ def test_auc_floor_on_thyroid(thyroid, make, floor):
 
 
 @pytest.mark.parametrize("name", ["cae", "supervised"])
-def test_small_mlp_baselines_train_on_one_thread(data, monkeypatch, name):
+def test_small_mlp_baselines_train_on_one_thread_under_tuned_threads(data, monkeypatch, name):
     import importlib
+
+    from deepsad.training import tuned_threads
 
     module = importlib.import_module(f"deepsad.baselines.{name}")
     seen = []
@@ -230,6 +232,9 @@ def test_small_mlp_baselines_train_on_one_thread(data, monkeypatch, name):
     torch.set_num_threads(2)
     try:
         (CAE if name == "cae" else SupervisedClassifier)(random_state=0, **FAST).fit(X, y)
-        assert seen == [1] and torch.get_num_threads() == 2
+        assert seen == [2]  # the caller's setting
+        with tuned_threads():
+            (CAE if name == "cae" else SupervisedClassifier)(random_state=0, **FAST).fit(X, y)
+        assert seen == [2, 1] and torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(outer)

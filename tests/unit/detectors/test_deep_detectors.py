@@ -294,7 +294,9 @@ def test_an_autoencoder_of_another_architecture_is_refused(tabular):
         DeepSAD(**FAST).fit(X, y, autoencoder=nn.Linear(6, 6))
 
 
-def test_small_mlps_train_on_one_thread_and_leave_the_setting_alone(tabular, monkeypatch):
+def test_fit_trains_with_the_callers_threads_and_tuned_threads_picks_one_for_small_mlps(tabular, monkeypatch):
+    from deepsad.training import training_threads, tuned_threads
+
     X, y = tabular
     seen = []
     import deepsad.detectors.deep_base as deep_base
@@ -310,12 +312,16 @@ def test_small_mlps_train_on_one_thread_and_leave_the_setting_alone(tabular, mon
     torch.set_num_threads(2)
     try:
         DeepSAD(**FAST).fit(X, y)
-        assert seen == [1, 1]  # pretraining and training
+        assert seen == [2, 2]  # pretraining and training, as the caller set
+        seen.clear()
+        with tuned_threads():
+            DeepSAD(**FAST).fit(X, y)
+        assert seen == [1, 1]
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(outer)
-    wide = DeepSAD(**FAST, network=MLPSpec(hidden_sizes=(512, 256), rep_dim=32))
-    assert wide.fit(X, y)._training_threads() is None
+    wide = DeepSAD(**FAST, network=MLPSpec(hidden_sizes=(512, 256), rep_dim=32)).fit(X, y)
+    assert training_threads(wide.spec_, wide.input_shape_, torch.device("cpu")) is None
 
 
 def test_read_only_input_is_accepted_without_warnings(tabular):

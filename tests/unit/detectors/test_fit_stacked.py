@@ -130,10 +130,11 @@ def test_given_autoencoders_replace_pretraining_as_in_fit():
         fit_stacked([DeepSAD(**FAST, random_state=s) for s in (0, 1)], datasets, labels, autoencoders=pretrained[:1])
 
 
-def test_small_mlps_are_stacked_on_one_thread(monkeypatch):
+def test_small_mlps_are_stacked_on_one_thread_under_tuned_threads(monkeypatch):
     import torch
 
     import deepsad.detectors.stacked as stacked_module
+    from deepsad.training import tuned_threads
 
     seen = []
     original = stacked_module.train_stacked
@@ -148,6 +149,10 @@ def test_small_mlps_are_stacked_on_one_thread(monkeypatch):
     torch.set_num_threads(2)
     try:
         fit_stacked([DeepSAD(**FAST, random_state=s) for s in (0, 1)], datasets, labels)
+        assert seen == [2, 2] and torch.get_num_threads() == 2  # the caller's setting
+        seen.clear()
+        with tuned_threads():
+            fit_stacked([DeepSAD(**FAST, random_state=s) for s in (0, 1)], datasets, labels)
         assert seen == [1, 1] and torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(outer)

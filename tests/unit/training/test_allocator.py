@@ -1,9 +1,12 @@
-"""keep_freed_memory: glibc keeps freed activation-sized blocks instead of returning them."""
+"""keep_freed_memory: glibc keeps freed activation-sized blocks instead of returning them,
+only when asked."""
 
 from __future__ import annotations
 
+import os
 import platform
-import resource
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -19,13 +22,17 @@ def fresh_state(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(allocator, "_applied", None)
 
 
-def _minor_faults_of_repeated_allocations() -> int:
-    """Ten "steps", each with six live 5 MiB activations (the MNIST first feature map's size).
+#: Run in a child process: the settings cannot be undone, so applying them here would
+#: leave malloc changed for every later test of the session.
+_PAGE_FAULT_CHECK = """
+import resource, sys
+import torch
+from deepsad.training import keep_freed_memory
 
-    With glibc's default (dynamic) thresholds the 30 MiB freed at the top of the heap
-    after each step exceed the trim threshold and go back to the kernel: measured
-    12,640 faults here. A single block at a time would not show it (glibc adapts).
-    """
+def minor_faults_of_repeated_allocations():
+    # ten "steps", each with six live 5 MiB activations (the MNIST first feature map's
+    # size): with glibc's default thresholds the 30 MiB freed at the top of the heap
+    # after each step go back to the kernel, and every step faults its pages in again
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     for _ in range(10):
         blocks = [torch.empty(5 * 1024 * 1024 // 4) for _ in range(6)]
@@ -34,13 +41,20 @@ def _minor_faults_of_repeated_allocations() -> int:
         del blocks, block
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
 
+assert keep_freed_memory() is True
+minor_faults_of_repeated_allocations()  # the first blocks may still need fresh pages
+print(minor_faults_of_repeated_allocations())
+"""
+
 
 @pytest.mark.skipif(not GLIBC, reason="the settings exist only in glibc's malloc")
-def test_freed_blocks_are_reused_without_page_faults(fresh_state: None) -> None:
-    assert keep_freed_memory() is True
-    _minor_faults_of_repeated_allocations()  # the first block may still need fresh pages
+def test_freed_blocks_are_reused_without_page_faults() -> None:
+    env = {k: v for k, v in os.environ.items() if k != allocator.ENVIRONMENT_VARIABLE}
+    child = subprocess.run([sys.executable, "-c", _PAGE_FAULT_CHECK], env=env, capture_output=True, text=True,
+                           timeout=300, check=False)
+    assert child.returncode == 0, child.stderr
     # 10 x 30 MiB of fresh pages would be up to ~77,000 faults; reused blocks need none
-    assert _minor_faults_of_repeated_allocations() < 1000
+    assert int(child.stdout.split()[-1]) < 1000
 
 
 @pytest.mark.parametrize("value", ["0", "false", "OFF", " no "])
@@ -61,13 +75,20 @@ def test_applied_once_per_process(fresh_state: None, monkeypatch: pytest.MonkeyP
     assert calls == [1]
 
 
-def test_cpu_training_applies_it(fresh_state: None, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_training_leaves_malloc_alone(fresh_state: None, monkeypatch: pytest.MonkeyPatch) -> None:
     from deepsad.training import OptimizerConfig, train
+    from deepsad.training.stacked import train_stacked
 
+    monkeypatch.delenv(allocator.ENVIRONMENT_VARIABLE, raising=False)
     calls: list[int] = []
-    monkeypatch.setattr("deepsad.training.trainer.keep_freed_memory", lambda: calls.append(1) or True)
-    layer = torch.nn.Linear(3, 1)
+    monkeypatch.setattr(allocator, "_set_glibc_thresholds", lambda: calls.append(1) or True)
+    config = OptimizerConfig(epochs=1, lr=1e-3, milestones=(), weight_decay=0.0, batch_size=4)
+    layer = torch.nn.Linear(3, 1, bias=False)
     data = torch.randn(8, 3)
-    train(layer, lambda idx: layer(data[idx]).pow(2).mean(), 8, OptimizerConfig(epochs=1, lr=1e-3, milestones=(), weight_decay=0.0, batch_size=4),
+    train(layer, lambda idx: layer(data[idx]).pow(2).mean(), 8, config,
           generator=torch.Generator().manual_seed(0), device=torch.device("cpu"))
-    assert calls == [1]
+    layers = [torch.nn.Linear(3, 1, bias=False) for _ in range(2)]
+    train_stacked(layers, lambda out, tensors, idx: out.pow(2).mean(), [(data,), (data,)], 8, config,
+                  generators=[torch.Generator().manual_seed(k) for k in range(2)], device=torch.device("cpu"),
+                  strategy="vmap")
+    assert calls == []
