@@ -287,13 +287,21 @@ class BaseDeepDetector(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, Base
         init_weights_(decoder, generator, gain=self._init_gain())
         return decoder
 
-    def _resolve_spec(self) -> None:
+    def recipe_for_labels(self, semi_labels: np.ndarray | None) -> Mapping[str, Any]:
+        """The tabular recipe ``"auto"`` resolves to when training on ``semi_labels``.
+
+        Deep SVDD ignores labels; Deep SAD switches to the one-class recipe when no
+        labeled anomaly is there to push against (:meth:`deepsad.DeepSAD.recipe_for_labels`).
+        """
+        return self.tabular_recipe
+
+    def _resolve_spec(self, tabular_recipe: Mapping[str, Any]) -> None:
         """``spec_`` from ``network``: ``"auto"`` deepsad's default, ``"paper"`` the paper's network."""
         network = _as_network_param(self.network)
         if isinstance(network, nn.Module):
             self.spec_ = None
         elif network == "auto":
-            batch_norm = recipe_for(self.input_shape_, self.tabular_recipe)["batch_norm"]
+            batch_norm = recipe_for(self.input_shape_, tabular_recipe)["batch_norm"]
             self.spec_ = auto_spec(self.input_shape_, batch_norm=batch_norm)
         elif network == "paper":
             self.spec_ = default_spec(self.input_shape_)
@@ -337,7 +345,7 @@ class BaseDeepDetector(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, Base
         self._check_params()
         X_np = check_X(self, X, reset=True, min_samples=2)
         semi_labels_np = self._semi_labels(y, X_np.shape[0])
-        self._resolve_spec()
+        self._resolve_spec(self.recipe_for_labels(semi_labels_np))
         if self.spec_ is None:
             # a user's module comes with its own weights: copies of it would be one network
             if self.n_networks not in ("auto", 1):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from deepsad.detectors.deep_base import BaseDeepDetector
+from deepsad.detectors.recipe import ONE_CLASS_TABULAR_RECIPE
 from deepsad.training import deep_sad_loss, squared_distance
 from deepsad.validation import check_fraction, check_semi_labels, warn_if_anomaly_labels_look_like_normals
 
@@ -27,7 +28,8 @@ class DeepSAD(BaseDeepDetector):
         The network phi. ``"auto"``: deepsad's default for the input shape -- the
         paper's LeNet for 1x28x28 and 3x32x32 images; for vectors the paper's MLP
         widths without BatchNorm and with Glorot init at gain 0.5
-        (:func:`deepsad.models.auto_spec`). ``"paper"``: the paper's network for the
+        (:func:`deepsad.models.auto_spec`) -- with BatchNorm, as Deep SVDD's, when ``y``
+        holds no labeled anomaly (:meth:`recipe_for_labels`). ``"paper"``: the paper's network for the
         input shape (:func:`deepsad.models.default_spec`). A user module must be
         bias-free with no bounded activations to avoid hypersphere collapse.
     decoder : torch.nn.Module or None, default=None
@@ -208,6 +210,18 @@ class DeepSAD(BaseDeepDetector):
     def _check_method_params(self) -> None:
         check_fraction("eta", self.eta, low=0.0, high=float("inf"), low_inclusive=False, high_inclusive=False)
         check_fraction("eps", self.eps, low=0.0, high=float("inf"), low_inclusive=False, high_inclusive=False)
+
+    def recipe_for_labels(self, semi_labels: np.ndarray | None) -> Mapping[str, Any]:
+        """Deep SAD's tabular recipe, or Deep SVDD's when no sample is labeled anomalous.
+
+        Without a labeled anomaly Deep SAD's objective is Deep SVDD's one-class
+        objective, and like Deep SVDD it then needs BatchNorm in its MLP: without it the
+        representation shrinks towards the centre and the scores lose their meaning
+        (docs/defaults_study.md, Deep SVDD).
+        """
+        if semi_labels is None or not np.any(np.asarray(semi_labels) == -1):
+            return ONE_CLASS_TABULAR_RECIPE
+        return self.tabular_recipe
 
     def _semi_labels(self, y: Any, n_samples: int) -> np.ndarray:
         semi_labels = check_semi_labels(y, n_samples)

@@ -345,8 +345,13 @@ def cap_training_set(data: PreparedData, limit: int, seed: int) -> PreparedData:
 # --------------------------------------------------------------------------- autoencoder cache
 
 
-def autoencoder_settings(estimator: Any, input_shape: Sequence[int]) -> dict[str, Any] | None:
+def autoencoder_settings(
+    estimator: Any, input_shape: Sequence[int], semi_labels: np.ndarray | None = None
+) -> dict[str, Any] | None:
     """The pretraining settings of a Deep SAD / Deep SVDD on samples of ``input_shape``, normalised for hashing.
+
+    ``semi_labels`` are those of the training set: Deep SAD's ``"auto"`` network depends
+    on whether any sample is a labeled anomaly (``recipe_for_labels``).
 
     Returns ``None`` when the estimator does not pretrain on such data, trains an
     ensemble (each network pretrains its own autoencoder), or uses a custom module
@@ -358,7 +363,8 @@ def autoencoder_settings(estimator: Any, input_shape: Sequence[int]) -> dict[str
     from deepsad.validation import check_milestones
 
     p = estimator.get_params(deep=False)
-    tabular = getattr(estimator, "tabular_recipe", TABULAR_RECIPE)
+    recipe_for_labels = getattr(estimator, "recipe_for_labels", None)
+    tabular = recipe_for_labels(semi_labels) if recipe_for_labels is not None else TABULAR_RECIPE
     if (
         not resolve_pretrain(p.get("pretrain", True), input_shape, tabular)
         or resolve_n_networks(p.get("n_networks", 1), input_shape, tabular) > 1
@@ -579,7 +585,7 @@ def _fit_pretraining(task: Task, X: np.ndarray, y: np.ndarray, factory: Callable
                      **candidate: Any) -> Any:
     """Fit Deep SAD / Deep SVDD on ``X, y`` with the shared (or freshly pretrained) autoencoder."""
     estimator = factory(**candidate)
-    settings = autoencoder_settings(estimator, X.shape[1:])
+    settings = autoencoder_settings(estimator, X.shape[1:], y)
     if settings is None:  # no pretraining, or a custom network
         return estimator.fit(X, y)
     autoencoder, _ = _pretrained(task, X, settings, state)

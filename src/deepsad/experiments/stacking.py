@@ -152,7 +152,8 @@ def _run_stacked(tasks: Sequence[Task], data: Sequence[PreparedData], context: R
     cache = process_cache(context)
     states = [_TaskState(cache=cache) for _ in tasks]
     estimators = [make_detector(task.detector, _with_runner_params(task.detector, task.params, task.seed)) for task in tasks]
-    settings = autoencoder_settings(estimators[0], data[0].X_train.shape[1:])
+    # one draw's labels stand for all: a cell's draws hold the same numbers of labeled samples
+    settings = autoencoder_settings(estimators[0], data[0].X_train.shape[1:], data[0].y_train)
     autoencoders = None
     if settings is not None:
         autoencoders = [None] * n_models

@@ -47,7 +47,7 @@ def test_tabular_defaults_train_five_fresh_networks_without_pretraining(data):
 
 
 def test_deep_svdd_tabular_default_is_the_same_recipe_with_batchnorm(data):
-    X, _ = data
+    X, y = data
     est = DeepSVDD(**FAST, random_state=0).fit(X)
     assert est.n_networks_ == 5 and est.autoencoder_ is None
     assert est.spec_ == MLPSpec(hidden_sizes=(32, 16), rep_dim=8, batch_norm=True, init_gain=0.5)
@@ -55,14 +55,29 @@ def test_deep_svdd_tabular_default_is_the_same_recipe_with_batchnorm(data):
     assert est._train_config().milestones == ()
     # the runner's autoencoder cache keys a pretrained single network by the resolved spec
     from deepsad.experiments.runner import autoencoder_settings
-
     from deepsad.models import spec_from_dict
 
-    def cached_spec(estimator):
-        return spec_from_dict(autoencoder_settings(estimator, X.shape[1:])["network"])
+    def cached_spec(estimator, labels):
+        return spec_from_dict(autoencoder_settings(estimator, X.shape[1:], labels)["network"])
 
-    assert cached_spec(DeepSVDD(pretrain=True, n_networks=1)).batch_norm is True
-    assert cached_spec(DeepSAD(pretrain=True, n_networks=1)).batch_norm is False
+    assert cached_spec(DeepSVDD(pretrain=True, n_networks=1), None).batch_norm is True
+    assert cached_spec(DeepSAD(pretrain=True, n_networks=1), y).batch_norm is False
+    assert cached_spec(DeepSAD(pretrain=True, n_networks=1), np.zeros_like(y)).batch_norm is True
+
+
+@pytest.mark.filterwarnings("ignore::deepsad.validation.SemiLabelConventionWarning")  # 10 labeled normals
+@pytest.mark.parametrize("labels", ["none", "unlabeled", "labeled normals"])
+def test_deep_sad_without_labeled_anomalies_takes_deep_svdds_recipe(data, labels):
+    """No labeled anomaly: Deep SAD's objective is Deep SVDD's, and so is its "auto" network."""
+    X, y = data
+    semi = {"none": None, "unlabeled": np.zeros_like(y), "labeled normals": np.where(np.arange(len(y)) < 10, 1, 0)}[labels]
+    without = DeepSAD(**FAST, random_state=0).fit(X, semi)
+    assert without.spec_.batch_norm is True
+    assert DeepSAD(**FAST, random_state=0).fit(X, y).spec_.batch_norm is False  # y holds labeled anomalies
+    # and it is then the same model as Deep SVDD's default (the one-class objective, the same seeds)
+    svdd = DeepSVDD(**FAST, random_state=0).fit(X)
+    if labels != "labeled normals":
+        np.testing.assert_allclose(without.anomaly_score(X), svdd.anomaly_score(X), rtol=1e-5, atol=1e-6)
 
 
 def test_image_defaults_keep_the_papers_recipe():
