@@ -30,6 +30,7 @@ from sklearn.metrics import roc_auc_score
 from deepsad import DeepSAD, fit_stacked
 from deepsad.data import load_images, load_odds, resolve_data_root
 from deepsad.data.scenarios import sample_image_scenario, sample_odds_scenario
+from deepsad.training import tuned_threads
 
 DEFAULT_EPOCHS = {"cardio": 150, "mnist": 5}
 
@@ -103,7 +104,8 @@ def main() -> None:
     print("|" + "---|" * 10)
     for workload in workloads:
         epochs = args.epochs if args.epochs is not None else DEFAULT_EPOCHS[workload]
-        r = run(workload, root, args.seeds, epochs, strategies)
+        with tuned_threads():  # the deepsad command's CPU thread choice, for both paths
+            r = run(workload, root, args.seeds, epochs, strategies)
         base_s, base_auc = r["seconds"]["sequential"], r["aucs"]["sequential"]
         for path, seconds in r["seconds"].items():
             aucs = r["aucs"][path]

@@ -114,12 +114,12 @@ def worker(spec_path: str, out_path: str) -> None:
     from peerbench.runners import RUNNERS, error_text
     from peerbench.workloads import warmup_workload
 
-    from deepsad.training import keep_freed_memory
+    from deepsad.training import keep_freed_memory, tuned_threads
 
     spec = json.loads(Path(spec_path).read_text())
     torch.set_num_threads(spec["threads"])
-    # deepsad sets it when it trains on the CPU; set here first, every row (peers, compute
-    # floor, stock loop, ours) runs under the same malloc settings
+    # the deepsad command's CPU settings (a library fit leaves them to its caller); every row
+    # (peers, compute floor, stock loop, ours) runs under the same malloc settings
     keep_freed_memory()
     results: list[dict] = []
     runner, settings = RUNNERS[spec["method"]], spec["settings"]
@@ -130,12 +130,14 @@ def worker(spec_path: str, out_path: str) -> None:
             if warmup_s is None and not spec["quick"]:  # once per process, untimed; errors show in the timed fit
                 started = time.perf_counter()
                 try:
-                    runner(warmup_workload(workload, settings["batch_size"]),
-                           dict(settings, epochs=1, score_rows=1000, floor_repeats=1))
+                    with tuned_threads():
+                        runner(warmup_workload(workload, settings["batch_size"]),
+                               dict(settings, epochs=1, score_rows=1000, floor_repeats=1))
                 except Exception:  # noqa: BLE001
                     pass
                 warmup_s = time.perf_counter() - started
-            rows = runner(workload, settings)
+            with tuned_threads():  # deepsad's fits pick their threads as under the deepsad command
+                rows = runner(workload, settings)
             for row in rows:
                 row["warmup_s"] = warmup_s
             results.extend(rows)
