@@ -120,7 +120,9 @@ def test_bad_data_is_refused_as_by_fit():
 
 def test_given_autoencoders_replace_pretraining_as_in_fit():
     datasets, labels = _draws(2)
-    pretrained = [DeepSAD(**dict(FAST, epochs=0), random_state=s).fit(X).autoencoder_ for s, X in zip((0, 1), datasets)]
+    # with the labels: Deep SAD's "auto" network depends on whether any sample is a labeled anomaly
+    pretrained = [DeepSAD(**dict(FAST, epochs=0), random_state=s).fit(X, y).autoencoder_
+                  for s, X, y in zip((0, 1), datasets, labels)]
     stacked = fit_stacked([DeepSAD(**FAST, random_state=s) for s in (0, 1)], datasets, labels, autoencoders=pretrained)
     for seed, model, X, y, ae in zip((0, 1), stacked, datasets, labels, pretrained):
         assert model.autoencoder_ is ae and model.autoencoder_reused_
