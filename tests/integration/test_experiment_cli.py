@@ -90,7 +90,7 @@ seeds = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]
 gamma_l = 0.02
 max_samples = 500
 [training]
-epochs = 12
+epochs = 60
 lr_milestones = []
 device = "cpu"
 [autoencoder]
@@ -99,6 +99,7 @@ lr_milestones = []
 [methods.deepsad]
 [methods.deepsvdd]
 """
+# epochs: long enough (about a second a task) that a run is still going when the test signals it
 
 
 def _rows(path: Path) -> int:
