@@ -55,7 +55,6 @@ def model_info(path: str) -> dict[str, Any]:
 
     model = load(path, device="cpu")  # verifies both files
     content = read_config(path)
-    fitted = content.get("fitted", {})
     history = [float(v) for v in getattr(model, "loss_history_", None) or []]
     pretrain_history = [float(v) for v in getattr(model, "pretrain_loss_history_", None) or []]
     names = getattr(model, "feature_names_in_", None)
@@ -72,7 +71,7 @@ def model_info(path: str) -> dict[str, Any]:
             "labeled_anomaly": _int_or_none(getattr(model, "n_labeled_anomaly_", None)),
         },
         "training": {
-            "fit_seconds": fitted.get("fit_seconds"),
+            "fit_seconds": content.get("fit_seconds"),
             "epochs_run": len(history),
             "loss_first": history[0] if history else None,
             "loss_last": history[-1] if history else None,

@@ -99,6 +99,11 @@ def _versions() -> dict[str, str]:
     }
 
 
+def _fit_seconds(estimator: Any) -> float | None:
+    seconds = getattr(estimator, "fit_seconds_", None)
+    return None if seconds is None else round(float(seconds), 3)
+
+
 def _write_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file and one rename.
 
@@ -166,6 +171,8 @@ def save(estimator: Any, path: str | os.PathLike) -> Path:
         "params": params,
         "fitted": meta,
         "versions": _versions(),
+        # the wall time of fit (deepsad info); None for a model trained without it (fit_stacked)
+        "fit_seconds": _fit_seconds(estimator),
         "weights_file": weights_file_name(weights),
         "weights_sha256": _sha256(weights),
     }
@@ -317,6 +324,8 @@ def load(
             params = upgrade(params, int(content["format_version"]))
         estimator = classes[name](**params)
         estimator._import_state(arrays, content["fitted"])
+        if content.get("fit_seconds") is not None:
+            estimator.fit_seconds_ = float(content["fit_seconds"])
     except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as error:
         # a consistent (checksummed) file with content no deepsad wrote, e.g. a threshold "high"
         raise ModelFileError(f"{directory} does not describe a valid {name} model: {error}") from None

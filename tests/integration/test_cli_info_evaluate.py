@@ -46,6 +46,7 @@ def test_info_shows_the_model_as_text_and_json(labeled, capsys):
     assert main(["info", str(folder / "model")]) == 0
     text = capsys.readouterr().out
     assert "DeepSAD (2 networks)" in text and "a, b, c, d" in text and "4 labeled anomalies" in text
+    assert "epochs, loss" in text and " s\n" in text  # the training line ends with the fit time
     assert main(["info", str(folder / "model"), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["class"] == "DeepSAD" and info["n_networks"] == 2
@@ -53,6 +54,7 @@ def test_info_shows_the_model_as_text_and_json(labeled, capsys):
     assert info["labels"] == {"labeled_normal": 0, "labeled_anomaly": 4}
     assert info["threshold"] == pytest.approx(model.threshold_)
     assert info["training"]["epochs_run"] == 3 and info["training"]["loss_last"] == pytest.approx(model.loss_history_[-1])
+    assert info["training"]["fit_seconds"] == pytest.approx(model.fit_seconds_, abs=1e-3) and model.fit_seconds_ > 0
     assert info["params"]["epochs"] == 3 and info["versions"]["deepsad"]
     assert all(len(value) == 64 for value in info["files"].values())
 

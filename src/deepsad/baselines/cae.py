@@ -53,6 +53,7 @@ from deepsad.validation import (
     check_semi_labels,
     check_X,
 )
+from deepsad.detectors.fit_time import timed_fit
 
 logger = logging.getLogger(__name__)
 
@@ -275,6 +276,7 @@ class CAE(_NetworkBaseline):
         self.random_state = random_state
         self.verbose = verbose
 
+    @timed_fit
     def fit(self, X: Any, y: Any = None) -> CAE:
         """Train the autoencoder on all samples except labeled anomalies.
 

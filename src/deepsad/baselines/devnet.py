@@ -32,6 +32,7 @@ from deepsad.errors import InvalidInputError, TrainingError
 from deepsad.models import MLPSpec, init_weights_
 from deepsad.training import make_generator, map_batches, seed_from_random_state, threads_for_fit
 from deepsad.validation import check_fraction, check_positive_int, check_semi_labels, check_X
+from deepsad.detectors.fit_time import timed_fit
 
 logger = logging.getLogger(__name__)
 
@@ -242,6 +243,7 @@ class DevNet(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, BaseEstimator)
         return hidden_sizes
 
     # ------------------------------------------------------------------ fit
+    @timed_fit
     def fit(self, X: Any, y: Any = None) -> DevNet:
         """Train the scoring network with the deviation loss.
 

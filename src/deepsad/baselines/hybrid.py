@@ -26,6 +26,7 @@ from deepsad.errors import InvalidInputError
 from deepsad.models import LeNetSpec, MLPSpec, build_encoder, spec_from_dict, spec_to_dict
 from deepsad.training import map_batches
 from deepsad.validation import check_semi_labels, check_X
+from deepsad.detectors.fit_time import timed_fit
 
 logger = logging.getLogger(__name__)
 
@@ -171,6 +172,7 @@ class Hybrid(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, BaseEstimator)
     #: ``fit`` takes ``gram_memo`` and hands it to a shallow detector that takes it.
     accepts_gram_memo = True
 
+    @timed_fit
     def fit(self, X: Any, y: Any = None, *, gram_memo: GramMemo | None = None) -> Hybrid:
         """Encode ``X`` with the autoencoder and fit the shallow detector on the codes.
 

@@ -30,6 +30,7 @@ from deepsad.baselines._base import BaseShallowDetector, check_bool
 from deepsad.detectors.scoring import check_contamination
 from deepsad.errors import InvalidInputError
 from deepsad.validation import check_fraction, check_positive_int
+from deepsad.detectors.fit_time import timed_fit
 
 logger = logging.getLogger(__name__)
 
@@ -120,6 +121,7 @@ class IsolationForestDetector(BaseShallowDetector):
         check_bool("drop_labeled_anomalies", self.drop_labeled_anomalies)
         check_contamination(self.contamination)
 
+    @timed_fit
     def fit(self, X: Any, y: Any = None) -> IsolationForestDetector:
         """Grow the isolation trees.
 

@@ -37,6 +37,7 @@ from deepsad.baselines.kernels import row_blocks, squared_distances
 from deepsad.detectors.scoring import check_contamination
 from deepsad.errors import InvalidInputError
 from deepsad.validation import check_positive_int
+from deepsad.detectors.fit_time import timed_fit
 
 logger = logging.getLogger(__name__)
 
@@ -161,6 +162,7 @@ class KDEDetector(BaseShallowDetector):
     def _grid(self) -> tuple[float, ...]:
         return PAPER_KDE_BANDWIDTHS if self.bandwidth_grid is None else check_bandwidth_grid(self.bandwidth_grid)
 
+    @timed_fit
     def fit(self, X: Any, y: Any = None) -> KDEDetector:
         """Store the training samples and choose (or take) the bandwidth.
 

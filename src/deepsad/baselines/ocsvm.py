@@ -31,6 +31,7 @@ from deepsad.baselines.kernels import check_gamma, kernel_expansion, resolve_gam
 from deepsad.detectors.scoring import check_contamination
 from deepsad.errors import InvalidInputError
 from deepsad.validation import check_fraction
+from deepsad.detectors.fit_time import timed_fit
 
 logger = logging.getLogger(__name__)
 
@@ -117,6 +118,7 @@ class OCSVM(BaseShallowDetector):
     #: ``fit`` takes ``gram_memo`` (see :func:`deepsad.baselines.select_hyperparameters`).
     accepts_gram_memo = True
 
+    @timed_fit
     def fit(self, X: Any, y: Any = None, *, gram_memo: GramMemo | None = None) -> OCSVM:
         """Fit the one-class SVM.
 

@@ -145,6 +145,7 @@ from deepsad.baselines.kernels import check_gamma, kernel_expansion, map_kernel_
 from deepsad.detectors.scoring import check_contamination
 from deepsad.errors import InvalidInputError, TrainingError
 from deepsad.validation import check_positive_int
+from deepsad.detectors.fit_time import timed_fit
 
 logger = logging.getLogger(__name__)
 
@@ -282,6 +283,7 @@ class SSAD(BaseShallowDetector):
         check_positive_int("max_iter", self.max_iter)
         check_contamination(self.contamination)
 
+    @timed_fit
     def fit(self, X: Any, y: Any = None) -> SSAD:
         """Solve the SSAD dual on the training data.
 

@@ -44,6 +44,7 @@ from deepsad.models._blocks import dense_block
 from deepsad.models.build import _leaving_global_rng_alone
 from deepsad.training import make_generator, map_batches, seed_from_random_state, train
 from deepsad.validation import check_semi_labels, check_X
+from deepsad.detectors.fit_time import timed_fit
 
 logger = logging.getLogger(__name__)
 
@@ -489,6 +490,7 @@ class SSDGM(_NetworkBaseline):
         return "bernoulli" if float(X.min()) >= 0.0 and float(X.max()) <= 1.0 else "gaussian"
 
     # ------------------------------------------------------------------ fit
+    @timed_fit
     def fit(self, X: Any, y: Any = None) -> SSDGM:
         """Train M2 (after M1 for ``variant="m1+m2"``).
 

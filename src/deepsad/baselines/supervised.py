@@ -21,6 +21,7 @@ from deepsad.detectors.deep_base import _state_with_prefix
 from deepsad.errors import InvalidInputError
 from deepsad.models import build_encoder, init_weights_, representation_dim
 from deepsad.training import make_generator, map_batches, threads_for_fit, train
+from deepsad.detectors.fit_time import timed_fit
 
 logger = logging.getLogger(__name__)
 
@@ -119,6 +120,7 @@ class SupervisedClassifier(_NetworkBaseline):
         self.random_state = random_state
         self.verbose = verbose
 
+    @timed_fit
     def fit(self, X: Any, y: Any = None) -> SupervisedClassifier:
         """Train the classifier.
 

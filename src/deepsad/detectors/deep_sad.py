@@ -13,6 +13,7 @@ from deepsad.detectors.deep_base import BaseDeepDetector
 from deepsad.detectors.recipe import ONE_CLASS_TABULAR_RECIPE
 from deepsad.training import deep_sad_loss, squared_distance
 from deepsad.validation import check_fraction, check_semi_labels, warn_if_anomaly_labels_look_like_normals
+from deepsad.detectors.fit_time import timed_fit
 
 
 class DeepSAD(BaseDeepDetector):
@@ -182,6 +183,7 @@ class DeepSAD(BaseDeepDetector):
         self.random_state = random_state
         self.verbose = verbose
 
+    @timed_fit
     def fit(self, X: Any, y: Any = None, *, autoencoder: nn.Module | None = None) -> "DeepSAD":
         """Fit Deep SAD.
 

@@ -15,6 +15,7 @@ from deepsad.detectors.recipe import ONE_CLASS_TABULAR_RECIPE
 from deepsad.errors import InvalidInputError
 from deepsad.training import batch_slices, one_class_loss, soft_boundary_loss, solve_radius, squared_distance
 from deepsad.validation import check_fraction, check_positive_int
+from deepsad.detectors.fit_time import timed_fit
 
 OBJECTIVES = ("one-class", "soft-boundary")
 
@@ -111,6 +112,7 @@ threshold_, offset_, input_shape_, n_features_in_
         self.random_state = random_state
         self.verbose = verbose
 
+    @timed_fit
     def fit(self, X: Any, y: Any = None, *, autoencoder: nn.Module | None = None) -> "DeepSVDD":
         """Fit Deep SVDD on ``X``.
 
