@@ -106,7 +106,7 @@ def add_experiment_commands(subparsers: Any) -> None:
     p = commands.add_parser("report", help="the paper's tables (and figures) from a results file")
     p.add_argument("results", metavar="RESULTS", nargs="+", help="SQLite results file(s)")
     p.add_argument("--format", choices=("md", "latex", "csv"), default="md", help="output format (default: md)")
-    p.add_argument("--figures", metavar="DIR", help="also draw the figures into DIR (needs matplotlib)")
+    p.add_argument("--figures", metavar="DIR", help="also draw the figures (PNG, PDF, SVG) into DIR (needs matplotlib)")
     p.add_argument("--out", metavar="FILE", help="write the report here (default: standard output)")
     p.add_argument("--no-paper", action="store_true", help="leave out the paper's numbers")
     p.set_defaults(func=cmd_report)
@@ -330,9 +330,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     output = write_report(frame, args.format, args.out, args.figures, with_paper=not args.no_paper)
     if args.out:
-        print(f"wrote {args.out}" + (f" and {len(output.figures)} figure(s) to {args.figures}" if output.figures else ""))
+        print(f"wrote {args.out}" + (f" and {len(output.figures)} figure file(s) to {args.figures}" if output.figures else ""))
     elif output.figures:
-        print(f"wrote {len(output.figures)} figure(s) to {args.figures}", file=sys.stderr)
+        print(f"wrote {len(output.figures)} figure file(s) to {args.figures}", file=sys.stderr)
     return 0
 
 

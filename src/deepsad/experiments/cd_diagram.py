@@ -5,10 +5,11 @@ from its average rank to the left (the better half) or right side with its name 
 thick bars joining the groups of methods that the Nemenyi test does not tell apart, and the
 critical difference drawn as an interval above the axis.
 
-* :func:`method_styles` -- a colour and a marker per method, none repeated within a figure;
-  pass the same mapping to several diagrams to keep a method's colour across them;
+* :func:`method_styles` -- a colour and a marker per method, no pair repeated within a figure
+  (:func:`deepsad.experiments.figures.method_styles`, shared with the other figures);
 * :func:`draw_cd_diagram` -- the matplotlib figure;
-* :func:`write_cd_diagram` -- the figure as PNG, PDF and SVG (:func:`file_stem` names the files).
+* :func:`write_cd_diagram` -- the figure as PNG, PDF and SVG through
+  :func:`deepsad.experiments.figures.save_figure` (:func:`file_stem` names the files).
 
 matplotlib is optional (``pip install 'deepsad[report]'``) and imported only here, when a
 diagram is drawn, on the object API with the Agg canvas (never ``pyplot``), as in
@@ -17,25 +18,27 @@ diagram is drawn, on the object API with the Agg canvas (never ``pyplot``), as i
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deepsad.errors import InvalidInputError
-from deepsad.experiments.figures import DPI, MissingDependencyError
+from deepsad.experiments.figures import (
+    FIGURE_FORMATS,
+    MethodStyle,
+    MissingDependencyError,
+    check_formats,
+    check_styles,
+    method_styles,
+    save_figure,
+)
 from deepsad.experiments.ranking import RankingResult
 
-logger = logging.getLogger(__name__)
+__all__ = ["CD_FORMATS", "MethodStyle", "draw_cd_diagram", "file_stem", "method_styles", "write_cd_diagram"]
 
-#: the file formats :func:`write_cd_diagram` writes by default
-CD_FORMATS: tuple[str, ...] = ("png", "pdf", "svg")
-
-# distinct at a glance; after these the markers repeat, the colours never do
-_MARKERS = ("o", "s", "D", "^", "v", "<", ">", "p", "h", "*", "X", "d", "P", "H", "8")
+#: the file formats :func:`write_cd_diagram` writes by default (those of every figure)
+CD_FORMATS: tuple[str, ...] = FIGURE_FORMATS
 
 # layout, in inches (the axes span the whole figure with data units = inches)
 _WIDTH = 7.0
@@ -43,53 +46,6 @@ _ROW = 0.24  # vertical distance between two methods on one side
 _BAR_GAP = 0.09  # vertical distance between two clique bars
 _CHAR = 0.075  # approximate width of one label character at the label font size
 _EDGE_GAP = 0.45  # from the axis' ends to the labels: room for a rank number such as "1.00"
-
-
-@dataclass(frozen=True)
-class MethodStyle:
-    """How one method is drawn: a matplotlib colour (hex) and marker."""
-
-    color: str
-    marker: str
-
-
-def method_styles(methods: Sequence[str]) -> dict[str, MethodStyle]:
-    """A colour and a marker per method, no colour repeated (and no marker up to 15 methods).
-
-    Parameters
-    ----------
-    methods : sequence of str
-        Distinct method names, in the order the colours should be handed out.
-
-    Returns
-    -------
-    dict of str to MethodStyle
-        The first 10 methods get matplotlib's ``tab10``, the next 10 the dark and middle
-        shades of ``tab20b``; more than 20 methods get evenly spaced colours of ``turbo``.
-
-    Raises
-    ------
-    MissingDependencyError
-        If matplotlib is not installed.
-    """
-    names = list(methods)
-    if len(set(names)) != len(names):
-        raise InvalidInputError(f"method names must be distinct, got {names}")
-    try:
-        from matplotlib import colormaps
-        from matplotlib.colors import to_hex
-    except ImportError:
-        raise MissingDependencyError("drawing figures needs matplotlib: pip install 'deepsad[report]'") from None
-    n = len(names)
-    # tab10, then the dark and middle shades of tab20b: 20 colours that all read as text on
-    # white (tab20's pale halves do not)
-    tab20b = colormaps["tab20b"].colors
-    palette = [*colormaps["tab10"].colors, *tab20b[0::4], *tab20b[2::4]]
-    if n <= len(palette):
-        colors = [to_hex(c) for c in palette[:n]]
-    else:
-        colors = [to_hex(colormaps["turbo"](i / (n - 1))) for i in range(n)]
-    return {name: MethodStyle(colors[i], _MARKERS[i % len(_MARKERS)]) for i, name in enumerate(names)}
 
 
 def _figure_class() -> tuple[Any, Any]:
@@ -117,8 +73,8 @@ def draw_cd_diagram(
     labels : mapping of str to str, optional
         Display names of methods (default: the names themselves).
     styles : mapping of str to MethodStyle, optional
-        Colours and markers (default :func:`method_styles` over the methods in rank order);
-        must cover every method and repeat no colour.
+        Colours and markers (default :func:`method_styles` of the ranked methods); must cover
+        every method and give no two methods the same colour and marker.
     title : str, optional
         Drawn above the diagram.
 
@@ -137,7 +93,7 @@ def draw_cd_diagram(
     methods = [str(m) for m in ranks.index]
     k = len(methods)
     styles = dict(styles) if styles is not None else method_styles(methods)
-    _check_styles(styles, methods)
+    check_styles(styles, methods)
     names = {m: (labels or {}).get(m, m) for m in methods}
 
     n_left = (k + 1) // 2
@@ -211,15 +167,6 @@ def draw_cd_diagram(
     return figure
 
 
-def _check_styles(styles: Mapping[str, MethodStyle], methods: Sequence[str]) -> None:
-    missing = [m for m in methods if m not in styles]
-    if missing:
-        raise InvalidInputError(f"no style for method(s) {', '.join(missing)}")
-    colors = [styles[m].color.lower() for m in methods]
-    if len(set(colors)) != len(colors):
-        raise InvalidInputError("two methods of one diagram share a colour; give every method its own")
-
-
 def _footnote(result: RankingResult) -> str:
     friedman = result.friedman
     text = (f"N = {result.n_datasets} datasets, k = {result.n_methods} methods; Friedman p = {friedman.chi2_p_value:.2g}, "
@@ -262,25 +209,16 @@ def write_cd_diagram(
     Returns
     -------
     list of pathlib.Path
-        The files written, in the order of ``formats``. PDF and SVG carry no creation date,
-        so the same ranking writes the same bytes.
+        The files written, in the order of ``formats``; as in
+        :func:`deepsad.experiments.figures.save_figure`, the same ranking writes the same bytes.
 
     Raises
     ------
+    InvalidInputError
+        For an unknown format.
     MissingDependencyError
         If matplotlib is not installed.
     """
-    unknown = [f for f in formats if f not in CD_FORMATS]
-    if unknown or not formats:
-        raise InvalidInputError(f"unknown figure format(s) {unknown or formats}; choose from {', '.join(CD_FORMATS)}")
+    check_formats(formats)  # before the drawing
     figure = draw_cd_diagram(result, labels=labels, styles=styles, title=title)
-    folder = Path(out_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for fmt in formats:
-        path = folder / f"{file_stem(name)}.{fmt}"
-        metadata = {"png": None, "pdf": {"CreationDate": None}, "svg": {"Date": None}}[fmt]
-        figure.savefig(path, format=fmt, dpi=DPI, metadata=metadata)
-        logger.info("wrote figure %s", path)
-        paths.append(path)
-    return paths
+    return save_figure(figure, out_dir, file_stem(name), formats=formats)

@@ -787,7 +787,7 @@ class ReportOutput:
     path : pathlib.Path or None
         The file written, ``None`` when the report went to a stream.
     figures : tuple of pathlib.Path
-        The PNG figures written (empty without ``figures_dir``).
+        The figure files written, each figure's PNG, PDF and SVG (empty without ``figures_dir``).
     """
 
     text: str
@@ -818,7 +818,8 @@ def write_report(
         standard output for ``None`` / ``"-"``.
     figures_dir : path, optional
         Also draw the figures (see :mod:`deepsad.experiments.figures`) into this folder;
-        needs matplotlib (``pip install 'deepsad[report]'``). The Markdown report links them.
+        needs matplotlib (``pip install 'deepsad[report]'``). Every figure is written as PNG,
+        PDF and SVG; the Markdown report embeds the PNG and links the PDF and SVG beside it.
     with_paper, alpha, ddof
         As in :func:`render_table`.
 
@@ -856,7 +857,7 @@ def write_report(
             table = _render_experiment(data, experiment, fmt, with_paper=with_paper, alpha=alpha, ddof=ddof)
             if fmt == "md":
                 title = _TITLES.get(experiment, (f"Experiment {experiment}",))[0]
-                links = [f"![{p.stem}]({_link(p, path)})" for p in figures.get(experiment, [])]
+                links = _figure_links(figures.get(experiment, []), path)
                 table = f"## {title}\n\n{table}" + ("\n" + "\n".join(links) + "\n" if links else "")
             sections.append(table)
         header = "# Experiment report\n\n" if fmt == "md" else ""
@@ -865,6 +866,19 @@ def write_report(
     _emit(text, out, path)
     written = tuple(p for paths in figures.values() for p in paths)
     return ReportOutput(text=text, path=path, figures=written)
+
+
+def _figure_links(paths: Sequence[Path], report: Path | None) -> list[str]:
+    """One Markdown line per figure: its PNG embedded, its other formats linked beside it."""
+    by_stem: dict[Path, list[Path]] = {}
+    for figure in paths:
+        by_stem.setdefault(figure.with_suffix(""), []).append(figure)
+    lines = []
+    for stem, files in by_stem.items():
+        shown = next((f for f in files if f.suffix == ".png"), files[0])
+        others = ", ".join(f"[{f.suffix[1:].upper()}]({_link(f, report)})" for f in files if f != shown)
+        lines.append(f"![{stem.name}]({_link(shown, report)})" + (f" ({others})" if others else ""))
+    return lines
 
 
 def _link(figure: Path, report: Path | None) -> str:

@@ -52,11 +52,11 @@ def test_no_two_methods_share_a_colour_or_a_marker():
     assert len(set(markers)) == len(markers) == 13
 
 
-@pytest.mark.parametrize("n", [3, 20, 25])
-def test_styles_never_repeat_a_colour(n):
+@pytest.mark.parametrize("n", [3, 14, 20, 25])
+def test_styles_never_repeat_a_colour_and_marker_pair(n):
     styles = method_styles([f"m{i}" for i in range(n)])
-    assert len({s.color for s in styles.values()}) == n
-    assert len({s.marker for s in styles.values()}) == min(n, 15)
+    assert len({(s.color, s.marker) for s in styles.values()}) == n
+    assert len({s.color for s in styles.values()}) == min(n, 14)  # the palette's size
 
 
 def test_one_bar_per_clique_of_two_or_more():
@@ -73,7 +73,7 @@ def test_shared_styles_keep_a_method_colour_across_diagrams():
     second = method_markers(draw_cd_diagram(compare_methods(scores.iloc[:, ::-1] * 0.9), styles=styles))
     assert first == second
     clash = {**styles, "kde": MethodStyle(styles["ocsvm"].color, "o")}
-    with pytest.raises(InvalidInputError, match="share a colour"):
+    with pytest.raises(InvalidInputError, match="share a colour and marker"):
         draw_cd_diagram(compare_methods(scores), styles=clash)
 
 

@@ -350,20 +350,25 @@ def _assert_png(path):
     assert data.startswith(PNG_SIGNATURE)
 
 
-def test_figures_are_written_as_png(tmp_path):
+def test_figures_are_written_as_png_pdf_and_svg(tmp_path):
     paths = figures.write_figures(_figure_results(), tmp_path / "fig")
-    assert [p.name for p in paths] == ["table3_auc-vs-gamma_l.png", "table3_mnist_best-vs-second.png"]
+    assert [p.name for p in paths] == [f"table3_{kind}.{fmt}" for kind in ("auc-vs-gamma_l", "mnist_best-vs-second")
+                                       for fmt in ("png", "pdf", "svg")]
     for path in paths:
         assert path.parent == tmp_path / "fig"
+    for path in paths[::3]:
         _assert_png(path)
 
 
 def test_write_report_draws_and_links_figures(tmp_path):
     out = write_report(_figure_results(), "md", tmp_path / "report.md", figures_dir=tmp_path / "figures")
-    assert len(out.figures) == 2
-    for path in out.figures:
+    assert len(out.figures) == 6
+    for path in out.figures[::3]:
         _assert_png(path)
-        assert f"](figures/{path.name})" in out.text
+    # the PNG embedded, the PDF and SVG linked beside it
+    for stem in ("table3_auc-vs-gamma_l", "table3_mnist_best-vs-second"):
+        assert (f"![{stem}](figures/{stem}.png) ([PDF](figures/{stem}.pdf), [SVG](figures/{stem}.svg))"
+                in out.text.splitlines())
 
 
 def test_a_missing_matplotlib_gives_an_install_hint(monkeypatch, tmp_path):
