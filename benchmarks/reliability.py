@@ -56,7 +56,9 @@ def main(argv: list[str] | None = None) -> int:
             tmp = Path(folder) / case.id
             tmp.mkdir()
             observed = rc.run_case(case, tmp, shared)
-            observed.summary = observed.summary.replace(folder, "$TMP")  # the page does not change with the folder
+            # the page does not change with the temporary folder
+            observed.summary = observed.summary.replace(folder, "$TMP")
+            observed.problems = [problem.replace(folder, "$TMP") for problem in observed.problems]
             if observed.passed:
                 verdict = "pass"
             elif case.xfail:
@@ -103,7 +105,7 @@ def write_page(out: Path, rc, rows) -> None:
         "",
         f"deepsad {__version__}, Python {platform.python_version()}, {platform.system()}: "
         f"**{verdicts['pass']} of {len(rows)} cases pass**"
-        + (f", {verdicts['known failure']} known failures" if verdicts["known failure"] else "")
+        + (f", {verdicts['known failure']} known failure(s) (xfail)" if verdicts["known failure"] else "")
         + (f", **{verdicts['FAIL']} fail**" if verdicts["FAIL"] else "")
         + ".",
         "",

@@ -1309,6 +1309,160 @@ def _(ctx):
     return Plan(lambda: DeepSAD(epochs=1, n_networks=1, batch_size=32).fit(frame.to_numpy(), y))
 
 
+# ---- more probes (second round)
+
+
+@case("export-out-model-file", "output paths", "export --out is the model's own model.json", refused("model.json"))
+def _(ctx):
+    model = ctx.model()
+    return Plan(["export", str(model), "--out", str(model / "model.json")], after=[tree_unchanged(model), loadable(model)])
+
+
+@case("export-opset", "parameters", "export --opset outside the supported range (99)", refused("opset"))
+def _(ctx):
+    out = ctx.path("m.onnx")
+    return Plan(["export", str(ctx.shared.model), "--out", str(out), "--opset", "99"], after=[absent(out)])
+
+
+def _results_file(ctx: Ctx) -> Path:
+    from deepsad.experiments.store import ResultStore
+
+    path = ctx.path("r.sqlite")
+    with ResultStore(path):
+        pass
+    return path
+
+
+@case("results-export-onto-itself", "experiments/config", "experiment export --out names the results file itself (here r.csv)",
+      refused("results file itself"))
+def _(ctx):
+    path = _results_file(ctx)
+    target = ctx.path("r.csv")
+    path.rename(target)  # a results file whose name ends in .csv: --out could overwrite it
+    return Plan(["experiment", "export", str(target), "--out", str(target)], after=[unchanged(target)])
+
+
+@case("results-report-onto-itself", "experiments/config", "experiment report --out names the results file itself",
+      refused("r.sqlite"),
+      xfail="the report replaces the results database (the check belongs in experiments_cli.cmd_report / "
+            "report.write_report, being edited elsewhere now)")
+def _(ctx):
+    from deepsad.experiments.store import ResultStore
+
+    path = ctx.path("r.sqlite")
+    rows = [{"task_key": f"k{seed}", "experiment": "table6", "dataset": "thyroid", "parameter": "gamma_l=0.01",
+             "method": "deepsad", "setup_key": "s", "seed": seed, "status": "done", "config_hash": "h",
+             "auc": 0.9 + seed / 100} for seed in range(3)]
+    with ResultStore(path) as store:
+        store.write(rows)
+    return Plan(["experiment", "report", str(path), "--out", str(path)], after=[unchanged(path)])
+
+
+@case("results-status-directory", "experiments/config", "experiment status of a folder instead of a results file",
+      refused("results"))
+def _(ctx):
+    folder = ctx.path("results")
+    folder.mkdir()
+    return Plan(["experiment", "status", str(folder)], after=[tree_unchanged(folder)])
+
+
+@case("experiment-workers-zero", "parameters", "experiment run --workers 0", refused("workers", usage=True))
+def _(ctx):
+    return experiment(ctx, CONFIG, "--executor", "local", "--workers", "0")
+
+
+@case("param-device-cuda-absent", "parameters", "--device cuda on a machine without CUDA", refused("cuda"))
+def _(ctx):
+    import torch
+
+    if torch.cuda.is_available():
+        return refused_fit(ctx, ctx.train(), "--device", f"cuda:{torch.cuda.device_count()}")
+    return refused_fit(ctx, ctx.train(), "--device", "cuda")
+
+
+@case("score-device-cuda-absent", "parameters", "score --device cuda on a machine without CUDA", refused("cuda"))
+def _(ctx):
+    import torch
+
+    device = f"cuda:{torch.cuda.device_count()}" if torch.cuda.is_available() else "cuda"
+    out = ctx.path("s.csv")
+    return Plan(score(ctx.shared.model, ctx.shared.train, out) + ["--device", device], after=[absent(out)])
+
+
+@case("param-lr-milestones", "parameters", "--lr-milestones with a word (5,a)", refused("milestones", usage=True))
+def _(ctx):
+    return refused_fit(ctx, ctx.train(), "--lr-milestones", "5,a")
+
+
+@case("param-nu-above-one", "parameters", "--nu 1.5 for OC-SVM", refused("nu"))
+def _(ctx):
+    data = ctx.train()
+    return Plan(["fit", str(data), "--out", str(ctx.path("m")), "--method", "ocsvm", "--nu", "1.5"],
+                after=[absent(ctx.path("m"))])
+
+
+@case("param-bandwidth-negative", "parameters", "--bandwidth -1 for KDE", refused("bandwidth"))
+def _(ctx):
+    data = ctx.train()
+    return Plan(["fit", str(data), "--out", str(ctx.path("m")), "--method", "kde", "--bandwidth", "-1"],
+                after=[absent(ctx.path("m"))])
+
+
+@case("param-n-estimators-zero", "parameters", "--n-estimators 0 for Isolation Forest", refused("n_estimators"))
+def _(ctx):
+    data = ctx.train()
+    return Plan(["fit", str(data), "--out", str(ctx.path("m")), "--method", "iforest", "--n-estimators", "0"],
+                after=[absent(ctx.path("m"))])
+
+
+@case("param-label-column-feature", "labels", "--label-column names a feature column of real numbers",
+      refused("other than -1"))
+def _(ctx):
+    return refused_fit(ctx, ctx.train(), "--label-column", "a")
+
+
+@case("data-only-label-column", "data file", "a table whose only column is the label", refused("feature"))
+def _(ctx):
+    return refused_fit(ctx, ctx.table(training_frame()[["label"]]))
+
+
+@case("data-duplicate-columns", "data file", "a CSV header naming a column twice", refused("'a'", "more than once"))
+def _(ctx):
+    return refused_fit(ctx, ctx.text("a,a,b,label\n1,2,3,0\n4,5,6,0\n7,8,9,0\n1,1,1,0\n", "dup.csv"))
+
+
+@case("model-dir-empty", "model files", "deepsad info of an empty folder", refused("missing"))
+def _(ctx):
+    folder = ctx.path("model")
+    folder.mkdir()
+    return Plan(["info", str(folder)])
+
+
+@case("evaluate-nan-truth", "evaluation", "an empty cell in the ground-truth column", refused("y"))
+def _(ctx):
+    frame = evaluation_frame().astype({"y": float})
+    frame.loc[12, "y"] = np.nan
+    return Plan(evaluate(ctx, ctx.table(frame), "--label-column", "y"))
+
+
+@case("no-command", "parameters", "deepsad with no command", refused("COMMAND", usage=True))
+def _(ctx):
+    return Plan([])
+
+
+@case("data-sample-indices-suffix", "datasets", "data sample --indices not ending in .npz", refused(".npz"))
+def _(ctx):
+    return Plan(["data", "sample", "cardio", "--data-root", str(ctx.tmp), "--gamma-l", "0.01", "--indices",
+                 str(ctx.path("out.txt"))], after=[absent(ctx.path("out.txt"))])
+
+
+@case("fit-symlink-loop", "data file", "a data file that is a dangling symbolic link", refused("not found"))
+def _(ctx):
+    link = ctx.path("data.csv")
+    link.symlink_to(ctx.path("gone.csv"))
+    return Plan(fit_fast(ctx, link), after=[absent(ctx.path("m"))])
+
+
 # ----------------------------------------------------------------------------- running a case
 
 

@@ -7,6 +7,7 @@ them) and ground truth (only files that carry it, such as ODDS ``.mat``).
 
 from __future__ import annotations
 
+import csv
 import os
 import zipfile
 from dataclasses import dataclass
@@ -163,11 +164,18 @@ def _read_csv(path: Path):
     import pandas as pd
 
     try:
-        return pd.read_csv(path)
+        frame = pd.read_csv(path)
     except pd.errors.EmptyDataError:
         raise DataFileError(f"{path} is empty") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as error:
         raise DataFileError(f"{path} is not a readable CSV file: {error}") from None
+    # pandas renames a repeated name to 'a.1', which would then pass for a column of its own
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        header = next(csv.reader(handle), [])
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise DataFileError(f"{path}: the header names column(s) {_name_list(repeated)} more than once")
+    return frame
 
 
 def _read_parquet(path: Path):

@@ -552,6 +552,8 @@ def export_results(path: str | os.PathLike, out: str | os.PathLike, *, experimen
         raise InvalidInputError(f"export file must end in {' or '.join(EXPORT_SUFFIXES)}, got {out.name!r}")
     if out.parent and not out.parent.exists():
         raise InvalidInputError(f"output folder does not exist: {out.parent}")
+    if out.exists() and Path(path).exists() and out.samefile(path):
+        raise InvalidInputError(f"--out {out} is the results file itself; export to another file")
     frame = read_results(path)
     if experiment is not None:
         known = sorted(set(frame["experiment"]))
