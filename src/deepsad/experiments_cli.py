@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from deepsad.errors import DeepSADError
+from deepsad.errors import DeepSADError, InvalidInputError
 
 #: Exit status for a user error, as in :mod:`deepsad.cli`.
 EXIT_USER_ERROR = 2
@@ -317,6 +317,15 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _refuse_overwriting_inputs(out: str | None, inputs: list[str]) -> None:
+    """Refuse an ``--out`` that is one of the files the report reads (it would be replaced)."""
+    if not out or not Path(out).exists():
+        return
+    for path in inputs:
+        if Path(path).exists() and Path(out).samefile(path):
+            raise InvalidInputError(f"--out {out} is the input {path}; write the report to another file")
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     import pandas as pd
 
@@ -326,6 +335,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         from deepsad.experiments.report import write_report
     except ImportError as error:  # pragma: no cover - a build without the report module
         raise DeepSADError(f"reports are not available in this build: {error}") from None
+    _refuse_overwriting_inputs(args.out, args.results)
     frames = [read_results(path) for path in args.results]
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     output = write_report(frame, args.format, args.out, args.figures, with_paper=not args.no_paper)
@@ -344,6 +354,7 @@ def cmd_rank(args: argparse.Namespace) -> int:
 
     if not args.results and not args.extra:
         raise DeepSADError("nothing to rank: give results file(s) and/or --extra CSV files")
+    _refuse_overwriting_inputs(args.out, [*args.results, *args.extra])
     frames = []
     for path in args.results:
         frame = read_results(path)

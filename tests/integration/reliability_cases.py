@@ -1343,9 +1343,7 @@ def _(ctx):
 
 
 @case("results-report-onto-itself", "experiments/config", "experiment report --out names the results file itself",
-      refused("r.sqlite"),
-      xfail="the report replaces the results database (the check belongs in experiments_cli.cmd_report / "
-            "report.write_report, being edited elsewhere now)")
+      refused("is the input"))
 def _(ctx):
     from deepsad.experiments.store import ResultStore
 
