@@ -1189,7 +1189,10 @@ def _interrupted_fit(ctx: Ctx, signum: int) -> Plan:
     )
 
     def run() -> Process:
-        child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # SIG_DFL for SIGINT: a test run started in the background (`cmd &`) ignores it, and children
+        # inherit that, so Python would never raise KeyboardInterrupt in the child
+        child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                 preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         try:
             while not marker.exists() and child.poll() is None:
                 time.sleep(0.05)

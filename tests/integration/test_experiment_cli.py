@@ -90,7 +90,7 @@ seeds = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]
 gamma_l = 0.02
 max_samples = 500
 [training]
-epochs = 60
+epochs = 12
 lr_milestones = []
 device = "cpu"
 [autoencoder]
@@ -99,7 +99,6 @@ lr_milestones = []
 [methods.deepsad]
 [methods.deepsvdd]
 """
-# epochs: long enough (about a second a task) that a run is still going when the test signals it
 
 
 def _rows(path: Path) -> int:
@@ -133,6 +132,9 @@ def _start(config: Path, results: Path, data_root: Path) -> subprocess.Popen:
         [*cli_command(), "experiment", "run", str(config), "--executor", "local", "--workers", "2",
          "--threads-per-worker", "1", "--results", str(results), "--no-progress"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        # SIG_DFL for SIGINT: a test run started in the background (`cmd &`) ignores it, and the child
+        # would inherit that and never see the test's Ctrl-C
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
