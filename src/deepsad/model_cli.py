@@ -51,7 +51,7 @@ def add_model_commands(commands: Any) -> None:
 def model_info(path: str) -> dict[str, Any]:
     """Everything ``deepsad info`` shows about the model directory ``path``, as plain JSON values."""
     from deepsad import load
-    from deepsad.persistence import read_config, weights_path
+    from deepsad.persistence import WEIGHTS_FILE, read_config
 
     model = load(path, device="cpu")  # verifies both files
     content = read_config(path)
@@ -85,7 +85,7 @@ def model_info(path: str) -> dict[str, Any]:
         "versions": content.get("versions", {}),
         "files": {
             "model.json sha256": content["content_sha256"],
-            f"{weights_path(path).name} sha256": content["weights_sha256"],
+            f"{content.get('weights_file', WEIGHTS_FILE)} sha256": content["weights_sha256"],
         },
     }
 

@@ -200,10 +200,7 @@ def read_config(path: str | os.PathLike) -> dict[str, Any]:
         If the directory or ``model.json`` is missing, corrupt, modified or of a newer
         format.
     """
-    directory = Path(path)
-    content = _read_config(directory)
-    content["content_sha256"] = _sha256(_canonical(content).encode())
-    return content
+    return _read_config(Path(path))
 
 
 def weights_path(path: str | os.PathLike) -> Path:
@@ -251,6 +248,7 @@ def _read_config(directory: Path) -> dict[str, Any]:
         _canonical(content).encode()
     ):
         raise ModelFileError(f"{config_path} was modified after saving (checksum mismatch); refusing to load it")
+    content["content_sha256"] = claimed  # verified above
     return content
 
 
