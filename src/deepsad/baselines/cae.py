@@ -24,6 +24,7 @@ from deepsad.detectors.deep_base import (
     _as_network_param,
     _state_with_prefix,
 )
+from deepsad.detectors.fit_time import timed_fit
 from deepsad.detectors.scoring import AnomalyScoreMixin, check_contamination
 from deepsad.errors import InvalidInputError
 from deepsad.models import (
@@ -53,7 +54,6 @@ from deepsad.validation import (
     check_semi_labels,
     check_X,
 )
-from deepsad.detectors.fit_time import timed_fit
 
 logger = logging.getLogger(__name__)
 

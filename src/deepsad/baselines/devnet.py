@@ -27,12 +27,12 @@ from deepsad.detectors.deep_base import (
     DeviceTensorsMixin,
     _state_with_prefix,
 )
+from deepsad.detectors.fit_time import timed_fit
 from deepsad.detectors.scoring import AnomalyScoreMixin, check_contamination
 from deepsad.errors import InvalidInputError, TrainingError
 from deepsad.models import MLPSpec, init_weights_
 from deepsad.training import make_generator, map_batches, seed_from_random_state, threads_for_fit
 from deepsad.validation import check_fraction, check_positive_int, check_semi_labels, check_X
-from deepsad.detectors.fit_time import timed_fit
 
 logger = logging.getLogger(__name__)
 

@@ -21,12 +21,12 @@ from torch import nn
 from deepsad.baselines.cae import CAE
 from deepsad.baselines.gram_memo import GramMemo
 from deepsad.detectors.deep_base import BaseDeepDetector, DeviceTensorsMixin, _state_with_prefix
+from deepsad.detectors.fit_time import timed_fit
 from deepsad.detectors.scoring import AnomalyScoreMixin, check_contamination
 from deepsad.errors import InvalidInputError
 from deepsad.models import LeNetSpec, MLPSpec, build_encoder, spec_from_dict, spec_to_dict
 from deepsad.training import map_batches
 from deepsad.validation import check_semi_labels, check_X
-from deepsad.detectors.fit_time import timed_fit
 
 logger = logging.getLogger(__name__)
 

@@ -27,10 +27,10 @@ from sklearn.ensemble import IsolationForest
 from sklearn.utils.validation import check_is_fitted
 
 from deepsad.baselines._base import BaseShallowDetector, check_bool
+from deepsad.detectors.fit_time import timed_fit
 from deepsad.detectors.scoring import check_contamination
 from deepsad.errors import InvalidInputError
 from deepsad.validation import check_fraction, check_positive_int
-from deepsad.detectors.fit_time import timed_fit
 
 logger = logging.getLogger(__name__)
 

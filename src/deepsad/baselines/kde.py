@@ -34,10 +34,10 @@ from sklearn.utils.validation import check_is_fitted
 
 from deepsad.baselines._base import BaseShallowDetector, check_bool, check_positive_number
 from deepsad.baselines.kernels import row_blocks, squared_distances
+from deepsad.detectors.fit_time import timed_fit
 from deepsad.detectors.scoring import check_contamination
 from deepsad.errors import InvalidInputError
 from deepsad.validation import check_positive_int
-from deepsad.detectors.fit_time import timed_fit
 
 logger = logging.getLogger(__name__)
 

@@ -28,10 +28,10 @@ from sklearn.utils.validation import check_is_fitted
 from deepsad.baselines._base import BaseShallowDetector, check_bool, check_positive_number
 from deepsad.baselines.gram_memo import GramMemo
 from deepsad.baselines.kernels import check_gamma, kernel_expansion, resolve_gamma
+from deepsad.detectors.fit_time import timed_fit
 from deepsad.detectors.scoring import check_contamination
 from deepsad.errors import InvalidInputError
 from deepsad.validation import check_fraction
-from deepsad.detectors.fit_time import timed_fit
 
 logger = logging.getLogger(__name__)
 

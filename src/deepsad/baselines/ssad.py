@@ -142,10 +142,10 @@ from sklearn.utils.validation import check_is_fitted
 from deepsad.baselines._base import BaseShallowDetector, check_positive_number
 from deepsad.baselines._qp import DualSolution, QPSolverError, solve_ssad_dual
 from deepsad.baselines.kernels import check_gamma, kernel_expansion, map_kernel_blocks, rbf_gram, rbf_kernel, resolve_gamma
+from deepsad.detectors.fit_time import timed_fit
 from deepsad.detectors.scoring import check_contamination
 from deepsad.errors import InvalidInputError, TrainingError
 from deepsad.validation import check_positive_int
-from deepsad.detectors.fit_time import timed_fit
 
 logger = logging.getLogger(__name__)
 

@@ -38,13 +38,13 @@ from torch import nn
 
 from deepsad.baselines.cae import _NetworkBaseline
 from deepsad.detectors.deep_base import _as_network_param, _state_with_prefix
+from deepsad.detectors.fit_time import timed_fit
 from deepsad.errors import InvalidInputError
 from deepsad.models import MLPSpec, default_spec, init_weights_
 from deepsad.models._blocks import dense_block
 from deepsad.models.build import _leaving_global_rng_alone
 from deepsad.training import make_generator, map_batches, seed_from_random_state, train
 from deepsad.validation import check_semi_labels, check_X
-from deepsad.detectors.fit_time import timed_fit
 
 logger = logging.getLogger(__name__)
 

@@ -18,10 +18,10 @@ from torch import nn
 
 from deepsad.baselines.cae import _NetworkBaseline
 from deepsad.detectors.deep_base import _state_with_prefix
+from deepsad.detectors.fit_time import timed_fit
 from deepsad.errors import InvalidInputError
 from deepsad.models import build_encoder, init_weights_, representation_dim
 from deepsad.training import make_generator, map_batches, threads_for_fit, train
-from deepsad.detectors.fit_time import timed_fit
 
 logger = logging.getLogger(__name__)
 

@@ -10,10 +10,10 @@ import torch
 from torch import nn
 
 from deepsad.detectors.deep_base import BaseDeepDetector
+from deepsad.detectors.fit_time import timed_fit
 from deepsad.detectors.recipe import ONE_CLASS_TABULAR_RECIPE
 from deepsad.training import deep_sad_loss, squared_distance
 from deepsad.validation import check_fraction, check_semi_labels, warn_if_anomaly_labels_look_like_normals
-from deepsad.detectors.fit_time import timed_fit
 
 
 class DeepSAD(BaseDeepDetector):

@@ -11,11 +11,11 @@ import torch
 from torch import nn
 
 from deepsad.detectors.deep_base import BaseDeepDetector
+from deepsad.detectors.fit_time import timed_fit
 from deepsad.detectors.recipe import ONE_CLASS_TABULAR_RECIPE
 from deepsad.errors import InvalidInputError
 from deepsad.training import batch_slices, one_class_loss, soft_boundary_loss, solve_radius, squared_distance
 from deepsad.validation import check_fraction, check_positive_int
-from deepsad.detectors.fit_time import timed_fit
 
 OBJECTIVES = ("one-class", "soft-boundary")
 
