@@ -1,12 +1,11 @@
 """BatchNorm2d that trains fast on channels_last CPU tensors with few channels.
 
 torch's CPU kernels for BatchNorm2d handle a channels_last input whose channel count is
-below the vector width (the MNIST LeNet's 8 and 4 channels) with a slow path: on a
-2-core AVX-512 machine, forward + backward of a (200, 8, 28, 28) batch took 14.4 ms,
-against 7.3 ms for the same statistics written as plain reductions and elementwise
-products; (200, 4, 14, 14): 3.2 vs 1.5 ms (``benchmarks/bench_batchnorm.py``). From 16
+below the vector width (the MNIST LeNet's 8 and 4 channels) with a slow path, which the
+same statistics written as plain reductions and elementwise products beat. From 16
 channels on, and for contiguous (NCHW) inputs, the native kernel is as fast or faster,
-so it is kept there.
+so it is kept there (figures: docs/performance.md, "Where the speed layer's numbers
+come from"; ``benchmarks/bench_batchnorm.py``).
 
 :class:`FastBatchNorm2d` is an ``nn.BatchNorm2d`` (same arguments, buffers, state dict
 and running-statistics update); only the training-mode forward and backward on such
@@ -21,7 +20,7 @@ import torch
 from torch import nn
 
 #: channels_last inputs with fewer channels than this take the reduction-based path
-#: (measured crossover: native is faster from 16 channels on; see the module docstring)
+#: (the crossover: native is as fast or faster from 16 channels on; see the module docstring)
 FAST_PATH_MAX_CHANNELS = 15
 
 _REDUCED_DIMS = (0, 2, 3)  # every dimension but the channel one

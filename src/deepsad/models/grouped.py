@@ -7,9 +7,9 @@ one over K*C channels (statistics stay per model: a channel belongs to one model
 Linear a batched matrix product over K weight matrices, and every elementwise layer
 and pooling stays as it is. On CPU this pays where vmap-based stacking does
 not: the MNIST LeNet's 1 -> 8 -> 4 channel convolutions are too narrow for the vector
-units, and two of them side by side in channels_last fit 1.1-1.5x more models per hour
-on 2 cores, where vmap fits 0.6-1.0x (``benchmarks/bench_stacked.py``); ten ODDS MLPs
-3.3-3.8x against vmap's 2.7-3.0x.
+units, and two of them side by side in channels_last fill them; the small ODDS MLPs
+share one step's overhead (figures: docs/performance.md, "Where the speed layer's
+numbers come from"; ``benchmarks/bench_stacked.py``).
 
 Layouts, with b samples per model:
 
@@ -342,16 +342,11 @@ NARROW_GROUP_SIZE = 2
 def preferred_group_size(network: nn.Module, device: torch.device) -> int | None:
     """How many copies of ``network`` to train as one grouped network; ``None`` means all.
 
-    Measured on 2 cores (AVX-512, torch 2.13, batch 200, seconds per epoch per model,
-    plain -> grouped in groups of 2 / 4): MNIST LeNet autoencoder 0.74-1.20 -> 0.57-0.73 /
-    0.79, Deep SAD phase 0.46 -> 0.30 / 0.47; Fashion-MNIST 0.15 -> 0.21 and CIFAR-10
-    0.77 -> 0.91 in the Deep SAD phase for groups of 2. Since the fused LeNet layers
-    (BatchNormLeakyMaxPool2d, UpsamplingConvTranspose2d) made single fits faster, pairs
-    gain less: 1.10x end to end through the runner (MNIST, 9 setups at 150 + 150 epochs,
-    two 1-thread workers: 123 -> 112 s per experiment). So on CPU: the MNIST-width LeNets
-    (all convolutions narrower than the 16-float vector) in pairs, wider LeNets one by
-    one (grouping only adds work there), MLPs all at once (per-step overhead dominates).
-    On a GPU all at once: one small model cannot fill it.
+    On CPU: the MNIST-width LeNets (all convolutions narrower than the 16-float vector)
+    in pairs (larger groups gain less), wider LeNets one by one (grouping only adds work
+    there), MLPs all at once (per-step overhead dominates). On a GPU all at once: one
+    small model cannot fill it. The measurements behind this rule are in
+    docs/performance.md, "Where the speed layer's numbers come from".
     """
     if device.type != "cpu":
         return None

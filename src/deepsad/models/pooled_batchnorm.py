@@ -8,13 +8,11 @@ statistics of the full x. Pooling first normalises and activates a quarter of th
 values, and the gradient folds into two passes over the full map: the pooled gradient
 scattered back to the maxima, plus a per-channel ``a * x + b`` from the statistics' terms.
 
-Measured on 2 cores (AVX-512, torch 2.13, channels_last, forward + backward, batch
-200, with :func:`deepsad.training.keep_freed_memory` in effect; best of three medians):
-the MNIST LeNet's (8, 28, 28) block 3.8 -> 3.1 ms, its (4, 14, 14) block 1.0 -> 0.8 ms,
-a grouped pair's (8, 14, 14) 0.96 -> 0.87 ms; from 16 channels on the native kernels
-are faster (16 x 28 x 28: 5.6 vs 6.9 ms, CIFAR-10's 32 x 32 x 32: 14.6 vs 17.5 ms), so
-wider inputs, like NCHW inputs and GPUs, run the three native layers one after the other
-(the same narrow-channel rule as :class:`~deepsad.models.batchnorm.FastBatchNorm2d`).
+That pays on narrow channels_last CPU inputs; from 16 channels on the native kernels
+are faster, so wider inputs, like NCHW inputs and GPUs, run the three native layers one
+after the other (the same narrow-channel rule as
+:class:`~deepsad.models.batchnorm.FastBatchNorm2d`; figures: docs/performance.md, "Where
+the speed layer's numbers come from").
 """
 
 from __future__ import annotations
@@ -96,7 +94,7 @@ def uses_pool_first_path(x: torch.Tensor, num_features: int) -> bool:
 
     On the inputs where :class:`~deepsad.models.batchnorm.FastBatchNorm2d` takes its own
     path (float32 or bfloat16 CPU tensors in channels_last with fewer than 16 channels):
-    the same crossover was measured for both (module docstring). Everything else runs
+    the crossover is the same for both (module docstring). Everything else runs
     the native layers one after the other.
     """
     return uses_fast_path(x, num_features)
