@@ -125,7 +125,7 @@ def train_stacked(
         ``"grouped"`` runs deepsad's own networks as one network of grouped layers
         (:mod:`deepsad.models.grouped`), in groups of the size
         :func:`~deepsad.models.grouped.preferred_group_size` gives (on CPU: all MLPs at
-        once, the MNIST LeNet two at a time, wider LeNets one at a time, as measured);
+        once, the MNIST LeNet two at a time, wider LeNets one at a time);
         ``"vmap"`` maps a functional forward over all stacked weights (any module);
         ``"auto"`` takes grouped where the networks allow it.
 
