@@ -2,18 +2,19 @@
 
 A grid search over the OC-SVM's ``(gamma, nu)`` fits every candidate on the same
 training set. libsvm evaluates the kernel itself, column by column, and with more
-support vectors than its cache holds it evaluates most columns many times: on shuttle
-(27,351 training samples, 9 features) a fit at ``nu = 0.5`` takes ~50 s, of which the
-solver needs ~13 s when it is handed the precomputed Gram matrix instead. The matrix
-depends on ``gamma`` only, so the five ``nu`` of one ``gamma`` share it, and the next
-``gamma`` of the paper's grid (each twice the last) follows by squaring every entry in
-place, ``exp(-2 g d) = exp(-g d)^2``, one pass instead of a new ``X X'``.
+support vectors than its cache holds it evaluates most columns many times, and most of
+a fit's time goes to the kernel (figures: docs/performance.md, "Where the speed layer's
+numbers come from"). The matrix depends on ``gamma`` only, so the five
+``nu`` of one ``gamma`` share it, and the next ``gamma`` of the paper's grid (each twice
+the last) follows by squaring every entry in place, ``exp(-2 g d) = exp(-g d)^2``, one
+pass instead of a new ``X X'``.
 
-What it costs: ``n^2`` doubles (6 GB for shuttle), so :class:`GramMemo` only holds a
-matrix that fits its memory budget and otherwise says "no" (``None``) and the caller lets
-libsvm compute the kernel as before. Squaring adds at most a few ulp of rounding per
-step (about ``1e-13`` relative after the nine steps of the paper's grid), far below
-the solver's tolerance; the tests check that solutions match the plain fit.
+What it costs: ``n^2`` doubles (6 GB for shuttle's 27,351 training samples), so
+:class:`GramMemo` only holds a matrix that fits its memory budget and otherwise says
+"no" (``None``) and the caller lets libsvm compute the kernel itself. Squaring adds at
+most a few ulp of rounding per step (about ``1e-13`` relative after the nine steps of
+the paper's grid), far below the solver's tolerance; the tests check that solutions
+match the plain fit.
 """
 
 from __future__ import annotations

@@ -89,8 +89,8 @@ def fill_rbf_gram(X: np.ndarray, gamma: float, out: np.ndarray) -> np.ndarray:
     """``out[i, j] = exp(-gamma ||x_i - x_j||^2)``, row block by row block.
 
     The same formula as libsvm's (``|x|^2 + |z|^2 - 2 x.z``), clipped at 0 against
-    round-off, with exact ones on the diagonal. Blocks keep each pass in cache, which
-    is ~2x faster than whole-matrix passes at this size.
+    round-off, with exact ones on the diagonal. Blocks keep each pass in cache, unlike
+    whole-matrix passes at this size.
     """
     X = np.asarray(X, dtype=np.float64)
     squared_norms = np.einsum("ij,ij->i", X, X)
