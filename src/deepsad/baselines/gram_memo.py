@@ -4,10 +4,10 @@ A grid search over the OC-SVM's ``(gamma, nu)`` fits every candidate on the same
 training set. libsvm evaluates the kernel itself, column by column, and with more
 support vectors than its cache holds it evaluates most columns many times, and most of
 a fit's time goes to the kernel (figures: docs/performance.md, "Where the speed layer's
-numbers come from"). The matrix depends on ``gamma`` only, so the five
-``nu`` of one ``gamma`` share it, and the next ``gamma`` of the paper's grid (each twice
-the last) follows by squaring every entry in place, ``exp(-2 g d) = exp(-g d)^2``, one
-pass instead of a new ``X X'``.
+numbers come from"). The matrix depends on ``gamma`` only, so the five ``nu`` of one
+``gamma`` share it, and the next ``gamma`` of the paper's grid (each twice the last)
+follows by squaring every entry in place, ``exp(-2 g d) = exp(-g d)^2``, one pass
+instead of a new ``X X'``.
 
 What it costs: ``n^2`` doubles (6 GB for shuttle's 27,351 training samples), so
 :class:`GramMemo` only holds a matrix that fits its memory budget and otherwise says
