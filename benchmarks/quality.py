@@ -153,6 +153,26 @@ def _caps_table(args: argparse.Namespace) -> list[str]:
     return lines
 
 
+def _runs_table(args: argparse.Namespace) -> list[str]:
+    """Stage 1's wall time over every invocation that wrote to the stores: per profile, the
+    sum over runs of first task start to last task end (idle time between resumed runs is
+    not counted; a run cut short counts until its last recorded task)."""
+    from deepsad.experiments.store import read_results
+
+    lines = ["Stage 1 over all invocations (from the runs recorded in the results files):", "",
+             "| profile | runs | wall time of the runs |", "|---|---:|---:|"]
+    for profile in args.profiles:
+        store = store_path(args.results, profile)
+        if not store.is_file():
+            continue
+        rows = read_results(store)
+        started = pd.to_datetime(rows["started_at"], utc=True)
+        finished = pd.to_datetime(rows["finished_at"], utc=True)
+        spans = (finished.groupby(rows["run_id"]).max() - started.groupby(rows["run_id"]).min()).dt.total_seconds()
+        lines.append(f"| {profile} | {len(spans)} | {_duration(float(spans.sum()))} |")
+    return lines
+
+
 def _duration(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 600 else f"{seconds / 60:.0f} min"
 
@@ -199,6 +219,8 @@ def header(args: argparse.Namespace, stages: Stages, total: float, argv: Sequenc
         "",
         f"Wall time of this invocation: **{total / 60:.1f} min** ({total:.0f} s). "
         "Stages resumed from earlier invocations count only what ran now.",
+        "",
+        *_runs_table(args),
         "",
         "| stage | wall time | |",
         "|---|---:|---|",
