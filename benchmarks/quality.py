@@ -56,6 +56,23 @@ SCENARIO_TEXT = {
 }
 
 
+#: How the report names the config's methods: which Deep SAD is which, and no paper-only
+#: suffixes ("Raw": the paper's shallow methods on raw features, the only kind here).
+METHOD_LABELS = {
+    "deepsad": "Deep SAD (defaults)",
+    "deepsad-paper": "Deep SAD (paper)",
+    "deepsvdd": "Deep SVDD (defaults)",
+    "deepsvdd-paper": "Deep SVDD (paper)",
+    "devnet": "DevNet",
+    "supervised": "Supervised",
+    "iforest": "IF",
+    "ocsvm": "OC-SVM",
+    "ssad": "SSAD",
+    "kde": "KDE",
+    quality_peers.METHOD: "DeepOD DeepSAD",
+}
+
+
 def store_path(results: Path, profile: str) -> Path:
     """Where deepsad's rows of ``profile`` go (the CLI's default name, under ``results``)."""
     return results / f"{quality_peers.CONFIG}_{profile}.sqlite"
@@ -115,6 +132,8 @@ def rank_command(args: argparse.Namespace) -> list[str]:
     if not args.no_peer:
         for profile in args.profiles:
             command += ["--extra", str(peer_path(args.results, profile))]
+    for method, label in METHOD_LABELS.items():
+        command += ["--label", f"{method}={label}"]
     return command + ["--out", str(args.out), "--figures", str(args.figures)]
 
 

@@ -135,6 +135,8 @@ def add_experiment_commands(subparsers: Any) -> None:
                         "per results file, named by its stem")
     p.add_argument("--tie-correction", action="store_true",
                    help="correct the Friedman statistic for ties as scipy does (default: Demsar's formula)")
+    p.add_argument("--label", metavar="METHOD=NAME", action="append", default=[], type=method_label,
+                   help="show METHOD as NAME in the tables and diagrams (default: the paper's names); repeatable")
     p.set_defaults(func=cmd_rank)
 
 
@@ -346,6 +348,17 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def method_label(text: str) -> tuple[str, str]:
+    """``--label``'s ``METHOD=NAME``, split; argparse reports the ``ValueError`` as a usage error."""
+    method, sep, name = text.partition("=")
+    if not sep or not method.strip() or not name.strip():
+        raise ValueError(f"expected METHOD=NAME, got {text!r}")
+    return method.strip(), name.strip()
+
+
+method_label.__name__ = "METHOD=NAME label"  # what argparse names in its error message
+
+
 def cmd_rank(args: argparse.Namespace) -> int:
     import pandas as pd
 
@@ -365,7 +378,7 @@ def cmd_rank(args: argparse.Namespace) -> int:
     rows = combine_rows(results, [read_extra_rows(path) for path in args.extra])
     reference = None if args.reference.lower() == "none" else args.reference
     output = write_rank_report(rows, args.out, args.figures, reference=reference, alpha=args.alpha,
-                               missing=args.missing, tie_correction=args.tie_correction)
+                               missing=args.missing, tie_correction=args.tie_correction, labels=dict(args.label))
     figures = f" and {len(output.figures)} figure file(s) to {args.figures}" if output.figures else ""
     if args.out:
         print(f"wrote {args.out}{figures}")

@@ -293,6 +293,8 @@ class ScenarioRanking:
     error : str or None
     figures : tuple of pathlib.Path
         The diagram files written (PNG, PDF, SVG).
+    labels : mapping
+        Display names of methods (default: the paper's names).
     """
 
     scenario: str
@@ -304,6 +306,7 @@ class ScenarioRanking:
     reference: str | None
     error: str | None = None
     figures: tuple[Path, ...] = field(default=())
+    labels: Mapping[str, str] = field(default_factory=dict)
 
 
 def cell_means(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -369,8 +372,8 @@ def _escape(text: str) -> str:
     return text.replace("|", r"\|")
 
 
-def _method(name: str) -> str:
-    return _escape(paper_method_name(name))
+def _method(name: str, labels: Mapping[str, str] | None = None) -> str:
+    return _escape((labels or {}).get(name) or paper_method_name(name))
 
 
 def _p(value: float) -> str:
@@ -387,7 +390,7 @@ def _column_order(ranking: ScenarioRanking) -> list[str]:
 def _auc_table(ranking: ScenarioRanking) -> list[str]:
     methods = _column_order(ranking)
     dropped = set(ranking.result.dropped_datasets) if ranking.result is not None else set()
-    lines = ["| Dataset | " + " | ".join(_method(m) for m in methods) + " |",
+    lines = ["| Dataset | " + " | ".join(_method(m, ranking.labels) for m in methods) + " |",
              "| --- | " + " | ".join("---:" for _ in methods) + " |"]
     for dataset, row in ranking.means[methods].iterrows():
         best = row.max()
@@ -410,12 +413,12 @@ def _rank_table(ranking: ScenarioRanking) -> list[str]:
     header = "| # | Method | Avg. rank | Mean AUC (%) |"
     align = "| ---: | --- | ---: | ---: |"
     if ranking.wins is not None:
-        header += f" vs {_method(ranking.reference)} W/T/L |"
+        header += f" vs {_method(ranking.reference, ranking.labels)} W/T/L |"
         align += " ---: |"
     lines = [header, align]
     mean_auc = result.scores.mean(axis=0)
     for position, (method, rank) in enumerate(result.average_ranks.items(), start=1):
-        line = f"| {position} | {_method(method)} | {rank:.2f} | {100 * mean_auc[method]:.1f} |"
+        line = f"| {position} | {_method(method, ranking.labels)} | {rank:.2f} | {100 * mean_auc[method]:.1f} |"
         if ranking.wins is not None:
             if method == ranking.reference:
                 line += " (reference) |"
@@ -426,15 +429,16 @@ def _rank_table(ranking: ScenarioRanking) -> list[str]:
     return lines
 
 
-def _groups(result: RankingResult) -> str:
+def _groups(result: RankingResult, labels: Mapping[str, str] | None) -> str:
     groups = [group for group in result.cliques if len(group) > 1]
     if not groups:
         return "every method differs significantly from every other"
-    return "; ".join("{" + ", ".join(_method(m) for m in group) + "}" for group in groups)
+    return "; ".join("{" + ", ".join(_method(m, labels) for m in group) + "}" for group in groups)
 
 
-def summary_line(result: RankingResult) -> str:
-    """The Friedman / Iman-Davenport / Nemenyi outcome of a ranking in one Markdown line."""
+def summary_line(result: RankingResult, labels: Mapping[str, str] | None = None) -> str:
+    """The Friedman / Iman-Davenport / Nemenyi outcome of a ranking in one Markdown line
+    (methods by their ``labels``, default the paper's names)."""
     f = result.friedman
     verdict = ("the methods differ significantly" if result.rejects_null
                else "no significant difference (the post-hoc groups are shown for information only)")
@@ -444,7 +448,7 @@ def summary_line(result: RankingResult) -> str:
         f"χ²F = {f.chi2:.2f} (df {f.df_numerator}{tie_note}, p = {_p(f.chi2_p_value)}); "
         f"Iman–Davenport FF = {f.f_statistic:.2f} (df {f.df_numerator}, {f.df_denominator}, p = {_p(f.f_p_value)}): "
         f"{verdict} at α = {result.alpha:g}. Nemenyi post-hoc test: qα = {result.q_alpha:.3f}, "
-        f"CD = {result.cd:.2f}; not significantly different: {_groups(result)}."
+        f"CD = {result.cd:.2f}; not significantly different: {_groups(result, labels)}."
     )
 
 
@@ -455,17 +459,18 @@ def _notes(ranking: ScenarioRanking) -> list[str]:
         reasons = []
         for dataset in result.dropped_datasets:
             absent = [m for m in ranking.means.columns if math.isnan(ranking.means.loc[dataset, m])]
-            reasons.append(f"{_escape(paper_dataset_name(dataset))} (no result: {', '.join(_method(m) for m in absent)})")
+            reasons.append(f"{_escape(paper_dataset_name(dataset))} (no result: "
+                           f"{', '.join(_method(m, ranking.labels) for m in absent)})")
         notes.append(f"{_DROPPED_MARK} Left out of the ranking ({len(result.dropped_datasets)} of "
                      f"{len(ranking.means)} datasets): " + "; ".join(reasons) + ".")
     if result is not None and result.dropped_methods:
         notes.append("Methods left out of the ranking (missing on some dataset): "
-                     + ", ".join(_method(m) for m in result.dropped_methods) + ".")
+                     + ", ".join(_method(m, ranking.labels) for m in result.dropped_methods) + ".")
     partial = [(d, m) for d in ranking.n_failed.index for m in ranking.n_failed.columns
                if ranking.n_failed.loc[d, m] > 0]
     if partial:
         notes.append("Failed tasks (left out of the means): " + "; ".join(
-            f"{_escape(paper_dataset_name(d))} {_method(m)}: {ranking.n_failed.loc[d, m]} of "
+            f"{_escape(paper_dataset_name(d))} {_method(m, ranking.labels)}: {ranking.n_failed.loc[d, m]} of "
             f"{ranking.n_failed.loc[d, m] + ranking.n_done.loc[d, m]}" for d, m in partial) + ".")
     return notes
 
@@ -486,7 +491,7 @@ def render_scenario(ranking: ScenarioRanking, report_path: Path | None = None) -
                   + ("; W/T/L: datasets where a method beats, ties or loses to the reference (all datasets both have)."
                      if ranking.wins is not None else "."), ""]
         lines += _rank_table(ranking)
-        lines += ["", summary_line(ranking.result), ""]
+        lines += ["", summary_line(ranking.result, ranking.labels), ""]
     for note in _notes(ranking):  # one paragraph each
         lines += [note, ""]
     if ranking.figures:
@@ -549,7 +554,7 @@ def write_rank_report(
     reference, alpha, missing, tie_correction
         As in :func:`rank_scenarios`.
     labels : mapping, optional
-        Display names of methods in the diagrams (default: the paper's names).
+        Display names of methods in the tables and diagrams (default: the paper's names).
 
     Returns
     -------
@@ -558,6 +563,7 @@ def write_rank_report(
     rows = combine_rows(rows)
     path = None if out is None or out == "-" or hasattr(out, "write") else Path(out)
     rankings = rank_scenarios(rows, reference=reference, alpha=alpha, missing=missing, tie_correction=tie_correction)
+    rankings = [replace(ranking, labels=dict(labels or {})) for ranking in rankings]
     if figures_dir is not None:
         rankings = _draw(rankings, Path(figures_dir), labels)
 

@@ -193,3 +193,26 @@ def test_cli_rank_writes_the_report_and_figures(tmp_path, capsys):
 
     assert cli_main(["experiment", "rank"]) == 2
     assert "nothing to rank" in capsys.readouterr().err
+
+
+def test_labels_name_the_methods_everywhere():
+    rows = frame(store_rows(CLEAN, failed=(("wine", "ssad"),)))
+    labels = {"deepsad": "Deep SAD (defaults)", "iforest": "IF"}
+    lines = lines_of(write_rank_report(rows, _Sink(), labels=labels).text)
+    assert "| Dataset | Deep SAD (defaults) | SSAD Raw | IF |" in lines  # unlabeled: the paper's name
+    assert any(line.startswith("| 1 | Deep SAD (defaults) |") for line in lines)
+    assert any("vs IF W/T/L" in line for line in lines)
+    assert any(line.startswith("Failed tasks") and "wine SSAD Raw: 2 of 2" in line for line in lines)
+    assert not any("Deep SAD |" in line or "IF Raw" in line for line in lines)
+
+
+def test_cli_rank_labels(tmp_path, capsys):
+    clean = tmp_path / "quality_clean.sqlite"
+    with ResultStore(clean) as store:
+        store.write(store_rows(CLEAN))
+    assert cli_main(["experiment", "rank", str(clean), "--label", "deepsad=Deep SAD (defaults)"]) == 0
+    assert "| 1 | Deep SAD (defaults) | 1.25 |" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(["experiment", "rank", str(clean), "--label", "deepsad"])
+    assert exit_info.value.code == 2
+    assert "--label: invalid METHOD=NAME label value: 'deepsad'" in capsys.readouterr().err
