@@ -15,8 +15,8 @@ estimates) have no network graph, and are refused with :class:`~deepsad.errors.I
 The exporter is torch's TorchScript-based one (``torch.onnx.export(..., dynamo=False)``):
 the score graph has no control flow, so tracing it is exact, and that path needs only the
 ``onnx`` package, prints nothing and is several times faster than the ``torch.export``-based
-exporter, which also needs ``onnxscript`` and ``onnx-ir`` (measured on torch 2.13: MNIST
-LeNet, 3 s against 12 s, same scores). Every exported file is checked with
+exporter, which also needs ``onnxscript`` and ``onnx-ir`` (figures: docs/performance.md,
+"Where the speed layer's numbers come from"). Every exported file is checked with
 ``onnx.checker`` and its scores compared with the estimator's under onnxruntime before it
 is written, so a graph that computes anything else is never left behind.
 
@@ -42,6 +42,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from deepsad._version import __version__
 from deepsad.errors import DeepSADError, InvalidInputError
 
 logger = logging.getLogger(__name__)
@@ -166,9 +167,11 @@ def check_exportable(estimator: Any) -> None:
     """
     from sklearn.utils.validation import check_is_fitted
 
-    from deepsad.detectors.deep_base import BaseDeepDetector
-
-    if not isinstance(estimator, BaseDeepDetector):
+    # The detectors that export are those whose class offers ``export_onnx`` (Deep SAD and
+    # Deep SVDD, through their base class). Asked of the class, not by isinstance: that
+    # method imports this module, and this module importing the detectors back would make
+    # the two import each other.
+    if not callable(getattr(type(estimator), "export_onnx", None)):
         raise InvalidInputError(
             f"ONNX export is not supported for {type(estimator).__name__}: only DeepSAD and DeepSVDD "
             "(MLP and LeNet networks) export to ONNX"
@@ -337,8 +340,6 @@ def _trace_to_file(graph: AnomalyScoreGraph, input_shape: Sequence[int], path: P
 
 
 def _add_metadata(model: Any, estimator: Any) -> None:
-    from deepsad import __version__
-
     model.doc_string = (
         f"deepsad {type(estimator).__name__}: anomaly_score (higher = more anomalous) of float32 input of shape "
         f"(batch, {', '.join(str(s) for s in estimator.input_shape_)}); scores above the threshold are anomalies"

@@ -81,10 +81,10 @@ class DeepSAD(BaseDeepDetector):
     precision : {"float32", "bfloat16"}, default="float32"
         Arithmetic of pretraining and training: ``"bfloat16"`` runs forward passes and
         losses under bfloat16 autocast (weights, gradients and Adam's state stay
-        float32); it pays off for larger convolutions on CPUs with AMX or AVX-512 BF16
-        and on recent GPUs (on 2 AMX cores the CIFAR-10 LeNet trains 1.6-1.9x faster at
-        the same test AUC, the small MNIST LeNet not reliably; see docs/performance.md). Scoring
-        always runs in float32. Not with :func:`deepsad.fit_stacked`.
+        float32); it pays off for larger convolutions (the CIFAR-10 LeNet, not the small
+        MNIST one) on CPUs with AMX or AVX-512 BF16 and on recent GPUs (figures:
+        docs/performance.md). Scoring always runs in float32. Not with
+        :func:`deepsad.fit_stacked`.
     random_state : int, RandomState, Generator or None, default=None
         Seeds weight initialisation and shuffling; an int makes CPU runs reproducible.
     verbose : bool, default=False
