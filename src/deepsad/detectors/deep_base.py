@@ -153,10 +153,9 @@ class DeviceTensorsMixin:
     n_features_in_: int
 
     # Our LeNets train and score in channels_last: with FastBatchNorm2d for the narrow MNIST
-    # layers, every LeNet phase is faster in it on CPU (ms per batch of 200, encoder alone,
-    # NCHW -> channels_last: MNIST 32.5 -> 17.1, Fashion-MNIST 54.4 -> 47.5, CIFAR-10
-    # 329 -> 203; autoencoders as in DESIGN §6). A network the user passes as a module
-    # keeps the default layout: code like ``x.view(n, -1)`` fails on channels_last maps.
+    # layers, every LeNet phase is faster in it on CPU (figures: docs/performance.md). A
+    # network the user passes as a module keeps the default layout: code like
+    # ``x.view(n, -1)`` fails on channels_last maps.
     def _default_channels_last(self) -> bool:
         return len(self.input_shape_) == 3 and isinstance(getattr(self, "spec_", None), LeNetSpec)
 
