@@ -9,7 +9,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from deepsad._version import __version__
 
 # Attributes imported on first use, so that `import deepsad` (and the `deepsad data`
 # commands) do not pay for importing torch and scikit-learn until they are needed.

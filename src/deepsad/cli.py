@@ -24,7 +24,7 @@ EXIT_USER_ERROR = 2
 
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with every sub-command registered."""
-    from deepsad import __version__
+    from deepsad._version import __version__
     from deepsad.data_cli import add_data_commands
     from deepsad.experiments_cli import add_experiment_commands
     from deepsad.export_cli import add_export_command

@@ -270,7 +270,7 @@ def _draw(args: argparse.Namespace, root: Path):
 
 def write_indices(path: Path, draw, dataset: str) -> None:
     """Write a draw's arrays and summary to ``path`` (.npz) atomically."""
-    from deepsad.data._atomic import atomic_output
+    from deepsad.data.atomic import atomic_output
 
     with atomic_output(path) as (handle, _):
         np.savez(

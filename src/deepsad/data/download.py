@@ -19,7 +19,7 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
-from deepsad.data._atomic import atomic_output
+from deepsad.data.atomic import atomic_output
 from deepsad.data.registry import DatasetInfo, get_dataset, resolve_data_root
 from deepsad.errors import DataFileError, InvalidInputError
 
@@ -38,7 +38,7 @@ def file_checksum(path: str | os.PathLike, algorithm: str = "sha256") -> str:
 
 
 def _user_agent() -> str:
-    from deepsad import __version__
+    from deepsad._version import __version__
 
     return f"deepsad/{__version__} (+urllib)"
 

@@ -463,7 +463,7 @@ def unregister_dataset(name: str, *, persist: bool = False, data_root: str | os.
 
 
 def _write_persistent(name: str, entry: dict | None, data_root: str | os.PathLike | None) -> bool:
-    from deepsad.data._atomic import atomic_output
+    from deepsad.data.atomic import atomic_output
 
     registry = _user_registry_path(data_root)
     entries: dict = {}
