@@ -27,17 +27,10 @@ from deepsad.baselines.selection import (
     select_hyperparameters,
     validation_split,
 )
+from deepsad.baselines.shallow_methods import SHALLOW_METHODS
 from deepsad.baselines.ssad import SSAD
 from deepsad.baselines.ssdgm import SSDGM
 from deepsad.baselines.supervised import SupervisedClassifier
-
-#: Stable names of the shallow methods (used by configs, the CLI and saved models).
-SHALLOW_METHODS: dict[str, type] = {
-    "ocsvm": OCSVM,
-    "iforest": IsolationForestDetector,
-    "kde": KDEDetector,
-    "ssad": SSAD,
-}
 
 #: The deep baselines of the paper (Appendix E), by stable name.
 DEEP_BASELINES: dict[str, type] = {

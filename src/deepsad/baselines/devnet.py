@@ -22,15 +22,12 @@ from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from deepsad.detectors.deep_base import (
-    BaseDeepDetector,
-    DeviceTensorsMixin,
-    _state_with_prefix,
-)
+from deepsad.detectors.deep_base import BaseDeepDetector, DeviceTensorsMixin
 from deepsad.detectors.fit_time import timed_fit
 from deepsad.detectors.scoring import AnomalyScoreMixin, check_contamination
 from deepsad.errors import InvalidInputError, TrainingError
 from deepsad.models import MLPSpec, init_weights_
+from deepsad.models.state import state_dict_with_prefix
 from deepsad.training import make_generator, map_batches, seed_from_random_state, threads_for_fit
 from deepsad.validation import check_fraction, check_positive_int, check_semi_labels, check_X
 
@@ -421,5 +418,5 @@ class DevNet(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, BaseEstimator)
         self.scaler_scale_ = np.asarray(arrays["scaler_scale"]) if "scaler_scale" in arrays else None
         # the weights are overwritten right away; the seed is irrelevant
         net = _build_scorer(self.n_features_in_, _check_hidden_sizes(self.hidden_sizes), make_generator(0))
-        net.load_state_dict(_state_with_prefix(arrays, "network."), strict=True)
+        net.load_state_dict(state_dict_with_prefix(arrays, "network."), strict=True)
         self.network_ = net.eval()

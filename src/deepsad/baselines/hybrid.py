@@ -20,22 +20,17 @@ from torch import nn
 
 from deepsad.baselines.cae import CAE
 from deepsad.baselines.gram_memo import GramMemo
-from deepsad.detectors.deep_base import BaseDeepDetector, DeviceTensorsMixin, _state_with_prefix
+from deepsad.baselines.shallow_methods import SHALLOW_METHODS
+from deepsad.detectors.deep_base import BaseDeepDetector, DeviceTensorsMixin
 from deepsad.detectors.fit_time import timed_fit
 from deepsad.detectors.scoring import AnomalyScoreMixin, check_contamination
 from deepsad.errors import InvalidInputError
 from deepsad.models import LeNetSpec, MLPSpec, build_encoder, spec_from_dict, spec_to_dict
+from deepsad.models.state import state_dict_with_prefix
 from deepsad.training import map_batches
 from deepsad.validation import check_semi_labels, check_X
 
 logger = logging.getLogger(__name__)
-
-
-def _shallow_methods() -> dict[str, type]:
-    # imported lazily: deepsad.baselines imports this module
-    from deepsad.baselines import SHALLOW_METHODS
-
-    return SHALLOW_METHODS
 
 
 class Hybrid(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, BaseEstimator):
@@ -110,7 +105,7 @@ class Hybrid(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, BaseEstimator)
 
     # ------------------------------------------------------------------ validation
     def _check_params(self) -> type:
-        methods = _shallow_methods()
+        methods = SHALLOW_METHODS
         if not isinstance(self.shallow, str) or self.shallow not in methods:
             raise InvalidInputError(f"shallow must be one of {', '.join(sorted(methods))}; got {self.shallow!r}")
         for name in ("shallow_params", "cae_params"):
@@ -299,14 +294,14 @@ class Hybrid(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, BaseEstimator)
         self.n_features_in_ = int(meta["n_features_in"])
         self.spec_ = spec_from_dict(meta["spec"])
         encoder = build_encoder(self.spec_, self.input_shape_)
-        encoder.load_state_dict(_state_with_prefix(arrays, "encoder."), strict=True)
+        encoder.load_state_dict(state_dict_with_prefix(arrays, "encoder."), strict=True)
         self.encoder_ = encoder.eval()
         self.scaler_mean_ = np.asarray(arrays["scaler_mean"]) if "scaler_mean" in arrays else None
         self.scaler_scale_ = np.asarray(arrays["scaler_scale"]) if "scaler_scale" in arrays else None
         shallow_params = {
             k: tuple(v) if isinstance(v, list) else v for k, v in dict(meta["shallow_params"]).items()
         }
-        shallow = _shallow_methods()[self.shallow](**shallow_params)
+        shallow = SHALLOW_METHODS[self.shallow](**shallow_params)
         prefix = "shallow."
         shallow_arrays = {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
         shallow._import_state(shallow_arrays, meta["shallow_state"])

@@ -36,13 +36,14 @@ import torch.nn.functional as F
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from deepsad.baselines.cae import _NetworkBaseline
-from deepsad.detectors.deep_base import _as_network_param, _state_with_prefix
+from deepsad.baselines.network_base import NetworkBaseline
 from deepsad.detectors.fit_time import timed_fit
 from deepsad.errors import InvalidInputError
 from deepsad.models import MLPSpec, default_spec, init_weights_
-from deepsad.models._blocks import dense_block
-from deepsad.models.build import _leaving_global_rng_alone
+from deepsad.models.blocks import dense_block
+from deepsad.models.init import leaving_global_rng_alone
+from deepsad.models.specs import as_network_param
+from deepsad.models.state import state_dict_with_prefix
 from deepsad.training import make_generator, map_batches, seed_from_random_state, train
 from deepsad.validation import check_semi_labels, check_X
 
@@ -327,14 +328,14 @@ class M2(nn.Module):
 
 def _build(cls: type, in_features: int, spec: MLPSpec, generator: torch.Generator) -> nn.Module:
     """``cls(in_features, spec)`` with the paper's uniform Glorot init from ``generator``."""
-    with _leaving_global_rng_alone():  # torch's default init must not advance the global RNG
+    with leaving_global_rng_alone():  # torch's default init must not advance the global RNG
         module = cls(in_features, spec)
     init_weights_(module, generator)
     return module
 
 
 # ---------------------------------------------------------------------------- the detector
-class SSDGM(_NetworkBaseline):
+class SSDGM(NetworkBaseline):
     """Semi-supervised deep generative model (Kingma et al., 2014): M2 or M1+M2.
 
     The anomaly score is M2's latent class probability ``q(y = anomaly | x)`` (Deep SAD
@@ -464,7 +465,7 @@ class SSDGM(_NetworkBaseline):
         self._check_common_params()
         if self.variant not in VARIANTS:
             raise InvalidInputError(f"variant must be one of {list(VARIANTS)}, got {self.variant!r}")
-        if not (self.network == "auto" or isinstance(_as_network_param(self.network), MLPSpec)):
+        if not (self.network == "auto" or isinstance(as_network_param(self.network), MLPSpec)):
             raise InvalidInputError(
                 f"SSDGM uses MLPs on flattened samples; network must be 'auto' or an MLPSpec, got {self.network!r}"
             )
@@ -476,7 +477,7 @@ class SSDGM(_NetworkBaseline):
             raise InvalidInputError(f"prior must be 'uniform' or p(y = anomaly) in (0, 1), got {self.prior!r}")
 
     def _resolve_spec(self) -> MLPSpec:
-        network = _as_network_param(self.network)
+        network = as_network_param(self.network)
         if isinstance(network, MLPSpec):
             return network
         if len(self.input_shape_) == 1:
@@ -698,11 +699,11 @@ class SSDGM(_NetworkBaseline):
         self.m1_ = None
         if meta["has_m1"]:
             m1 = _build(VAE, in_features, self.spec_, generator)
-            m1.load_state_dict(_state_with_prefix(arrays, "m1."), strict=True)
+            m1.load_state_dict(state_dict_with_prefix(arrays, "m1."), strict=True)
             self.m1_ = m1.eval()
             in_features = self.spec_.rep_dim
         m2 = _build(M2, in_features, self.spec_, generator)
-        m2.load_state_dict(_state_with_prefix(arrays, "m2."), strict=True)
+        m2.load_state_dict(state_dict_with_prefix(arrays, "m2."), strict=True)
         self.m2_ = m2.eval()
 
 

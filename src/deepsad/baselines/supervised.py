@@ -16,11 +16,11 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from deepsad.baselines.cae import _NetworkBaseline
-from deepsad.detectors.deep_base import _state_with_prefix
+from deepsad.baselines.network_base import NetworkBaseline
 from deepsad.detectors.fit_time import timed_fit
 from deepsad.errors import InvalidInputError
 from deepsad.models import build_encoder, init_weights_, representation_dim
+from deepsad.models.state import state_dict_with_prefix
 from deepsad.training import make_generator, map_batches, threads_for_fit, train
 
 logger = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ def _build_classifier(spec: Any, input_shape: tuple[int, ...], generator: torch.
     return net
 
 
-class SupervisedClassifier(_NetworkBaseline):
+class SupervisedClassifier(NetworkBaseline):
     """Supervised deep binary classifier: anomaly score = logit of "anomaly".
 
     Labeled anomalies (``y == -1``) are the positive class; labeled normals and all
@@ -218,5 +218,5 @@ class SupervisedClassifier(_NetworkBaseline):
     def _import_state(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
         self._import_common(arrays, meta)
         net = _build_classifier(self.spec_, self.input_shape_, make_generator(0))  # weights overwritten below
-        net.load_state_dict(_state_with_prefix(arrays, "network."), strict=True)
+        net.load_state_dict(state_dict_with_prefix(arrays, "network."), strict=True)
         self.network_ = net.eval()

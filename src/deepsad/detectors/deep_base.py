@@ -47,6 +47,8 @@ from deepsad.models import (
     spec_from_dict,
     spec_to_dict,
 )
+from deepsad.models.specs import as_network_param
+from deepsad.models.state import state_dict_with_prefix
 from deepsad.training import (
     OptimizerConfig,
     check_precision,
@@ -70,13 +72,6 @@ CENTER_MIN_ABS = 0.1
 
 #: Elements (samples x features) per scoring batch; large batches amortise overhead.
 SCORING_BATCH_ELEMENTS = 2**22
-
-
-def _as_network_param(network: Any) -> Any:
-    """Accept a spec given as a dict (e.g. from JSON) as well as a spec object."""
-    if isinstance(network, dict):
-        return spec_from_dict(network)
-    return network
 
 
 def precision_of(estimator: Any) -> str:
@@ -253,7 +248,7 @@ class BaseDeepDetector(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, Base
             raise InvalidInputError(
                 f"output_activation must be 'auto', 'sigmoid' or 'identity', got {self.output_activation!r}"
             )
-        network = _as_network_param(self.network)
+        network = as_network_param(self.network)
         if not (network in ("auto", "paper") or isinstance(network, (MLPSpec, LeNetSpec, nn.Module))):
             raise InvalidInputError(
                 "network must be 'auto', 'paper', an MLPSpec / LeNetSpec (or its dict), or a torch.nn.Module "
@@ -272,7 +267,7 @@ class BaseDeepDetector(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, Base
 
     def _build_encoder(self, generator: torch.Generator) -> nn.Module:
         """A fresh phi: built from the spec and Glorot-initialised, or a copy of the user's module."""
-        network = _as_network_param(self.network)
+        network = as_network_param(self.network)
         if isinstance(network, nn.Module):
             return copy.deepcopy(network)
         encoder = build_encoder(self.spec_, self.input_shape_)
@@ -296,7 +291,7 @@ class BaseDeepDetector(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, Base
 
     def _resolve_spec(self, tabular_recipe: Mapping[str, Any]) -> None:
         """``spec_`` from ``network``: ``"auto"`` deepsad's default, ``"paper"`` the paper's network."""
-        network = _as_network_param(self.network)
+        network = as_network_param(self.network)
         if isinstance(network, nn.Module):
             self.spec_ = None
         elif network == "auto":
@@ -724,7 +719,7 @@ class BaseDeepDetector(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, Base
 
     def _params_to_json(self) -> dict[str, Any]:
         params = self.get_params(deep=False)
-        network = _as_network_param(params["network"])
+        network = as_network_param(params["network"])
         if isinstance(network, (MLPSpec, LeNetSpec)):
             params["network"] = spec_to_dict(network)
         elif isinstance(network, nn.Module):
@@ -795,7 +790,7 @@ class BaseDeepDetector(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, Base
         self.n_features_in_ = int(meta["n_features_in"])
         self.spec_ = spec_from_dict(meta["spec"]) if meta["spec"] is not None else None
         self.output_activation_ = meta["output_activation"]
-        network = _as_network_param(self.network)
+        network = as_network_param(self.network)
         if self.spec_ is None and not isinstance(network, nn.Module):
             raise InvalidInputError(
                 "this model was trained with a custom network module; pass the same architecture "
@@ -806,7 +801,7 @@ class BaseDeepDetector(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, Base
         self.networks_ = []
         for index in range(n_networks):
             phi = self._build_encoder(generator)
-            phi.load_state_dict(_state_with_prefix(arrays, "network." if index == 0 else f"network{index}."), strict=True)
+            phi.load_state_dict(state_dict_with_prefix(arrays, "network." if index == 0 else f"network{index}."), strict=True)
             self.networks_.append(phi.eval())
         self.network_ = self.networks_[0]
         self.n_networks_ = n_networks
@@ -819,7 +814,7 @@ class BaseDeepDetector(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, Base
                 for index in range(int(meta.get("n_autoencoders", 1))):
                     autoencoder = Autoencoder(self._build_encoder(generator), self._build_decoder(generator))
                     prefix = "autoencoder." if index == 0 else f"autoencoder{index}."
-                    autoencoder.load_state_dict(_state_with_prefix(arrays, prefix), strict=True)
+                    autoencoder.load_state_dict(state_dict_with_prefix(arrays, prefix), strict=True)
                     self.autoencoders_.append(autoencoder.eval())
                 self.autoencoder_ = self.autoencoders_[0]
         self.center_ = np.asarray(arrays["center"], dtype=np.float32)
@@ -839,7 +834,3 @@ class BaseDeepDetector(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, Base
         self.n_labeled_anomaly_ = int(meta["n_labeled_anomaly"])
         if "feature_names_in" in meta:
             self.feature_names_in_ = np.asarray(meta["feature_names_in"], dtype=object)
-
-
-def _state_with_prefix(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, torch.Tensor]:
-    return {k[len(prefix) :]: torch.from_numpy(np.array(v)) for k, v in arrays.items() if k.startswith(prefix)}

@@ -8,8 +8,9 @@ import torch
 from torch import nn
 
 from deepsad.errors import InvalidInputError
-from deepsad.models._blocks import OUTPUT_ACTIVATIONS
 from deepsad.models._shapes import SUPPORTED_SHAPES_TEXT, as_shape, layout_hint
+from deepsad.models.blocks import OUTPUT_ACTIVATIONS
+from deepsad.models.init import leaving_global_rng_alone
 from deepsad.models.lenet import LENET_ARCHITECTURES, LeNetDecoder, LeNetEncoder
 from deepsad.models.mlp import MLPDecoder, MLPEncoder
 from deepsad.models.specs import LeNetSpec, MLPSpec, NetworkSpec
@@ -36,16 +37,6 @@ def _check_fits(spec: NetworkSpec, input_shape: Sequence[int]) -> tuple[int, ...
     raise InvalidInputError(f"spec must be an MLPSpec or LeNetSpec, got {spec!r}")
 
 
-def _leaving_global_rng_alone():
-    """A context in which PyTorch's default layer init cannot advance the global CPU RNG.
-
-    Layers draw their default weights from the global generator on construction; the
-    real weights come from :func:`init_weights_` and a local generator, so building a
-    network should not change what unrelated code gets from ``torch.rand``.
-    """
-    return torch.random.fork_rng(devices=[])
-
-
 def build_encoder(spec: NetworkSpec, input_shape: tuple[int, ...]) -> nn.Module:
     """The encoder phi described by ``spec`` for samples of shape ``input_shape``.
 
@@ -69,7 +60,7 @@ def build_encoder(spec: NetworkSpec, input_shape: tuple[int, ...]) -> nn.Module:
         If the spec does not fit the input shape.
     """
     shape = _check_fits(spec, input_shape)
-    with _leaving_global_rng_alone():
+    with leaving_global_rng_alone():
         if isinstance(spec, MLPSpec):
             return MLPEncoder(
                 shape[0], spec.hidden_sizes, spec.rep_dim, negative_slope=spec.negative_slope, bn_eps=spec.bn_eps,
@@ -106,7 +97,7 @@ def build_decoder(spec: NetworkSpec, input_shape: tuple[int, ...], output_activa
         raise InvalidInputError(
             f"output_activation must be one of {list(OUTPUT_ACTIVATIONS)}, got {output_activation!r}"
         )
-    with _leaving_global_rng_alone():
+    with leaving_global_rng_alone():
         if isinstance(spec, MLPSpec):
             return MLPDecoder(
                 shape[0],

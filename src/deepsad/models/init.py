@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from torch import nn
 
 # Every module type whose weight is a dense or convolutional kernel; BatchNorm is not
 # included (ours has no affine parameters, and a user's keeps PyTorch's ones/zeros).
 _KERNEL_MODULES = (nn.Linear, nn.Bilinear, nn.modules.conv._ConvNd)
+
+
+def leaving_global_rng_alone() -> contextlib.AbstractContextManager[None]:
+    """A context in which PyTorch's default layer init cannot advance the global CPU RNG.
+
+    Layers draw their default weights from the global generator on construction; the
+    real weights come from :func:`init_weights_` and a local generator, so building a
+    network should not change what unrelated code gets from ``torch.rand``.
+
+    Returns
+    -------
+    contextlib.AbstractContextManager
+        Restores the global CPU generator's state on exit.
+    """
+    return torch.random.fork_rng(devices=[])
 
 
 @torch.no_grad()

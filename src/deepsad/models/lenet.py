@@ -24,8 +24,8 @@ import torch
 from torch import nn
 
 from deepsad.errors import InvalidInputError
-from deepsad.models._blocks import dense_block, output_activation_module
 from deepsad.models.batchnorm import FastBatchNorm2d
+from deepsad.models.blocks import dense_block, output_activation_module
 from deepsad.models.pooled_batchnorm import BatchNormLeakyMaxPool2d
 from deepsad.models.resize_conv import UpsamplingConvTranspose2d
 from deepsad.models.specs import LENET_DEFAULT_REP_DIM

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from deepsad.models._blocks import dense_block, output_activation_module
+from deepsad.models.blocks import dense_block, output_activation_module
 
 
 class MLPEncoder(nn.Module):

@@ -258,3 +258,22 @@ def spec_from_dict(data: Mapping[str, Any]) -> NetworkSpec:
     if missing:
         raise InvalidInputError(f"{tag!r} network spec is missing required key(s) {missing}")
     return cls(**kwargs)
+
+
+def as_network_param(network: Any) -> Any:
+    """An estimator's ``network`` parameter with a spec given as a dict made a spec object.
+
+    Parameters
+    ----------
+    network : Any
+        The parameter as set: a spec dict (as read back from JSON or a config), a spec,
+        or anything else the estimator accepts (``"auto"``, an ``nn.Module``, ...).
+
+    Returns
+    -------
+    Any
+        :func:`spec_from_dict` of a dict; any other value unchanged.
+    """
+    if isinstance(network, dict):
+        return spec_from_dict(network)
+    return network

@@ -1,4 +1,4 @@
-"""Layer blocks shared by the MLP and LeNet networks."""
+"""Layer blocks shared by the networks (MLP, LeNet, and SS-DGM's in :mod:`deepsad.baselines.ssdgm`)."""
 
 from __future__ import annotations
 
