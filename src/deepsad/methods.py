@@ -10,23 +10,23 @@ first use, so that importing this module does not import torch.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from importlib import import_module
 from typing import Any
 
+from deepsad.detector_registry import detector_class_by_name
 from deepsad.errors import InvalidInputError
 
-#: name -> (module, class) of the detector behind it
-_CLASSES: dict[str, tuple[str, str]] = {
-    "deepsad": ("deepsad.detectors", "DeepSAD"),
-    "deepsvdd": ("deepsad.detectors", "DeepSVDD"),
-    "ocsvm": ("deepsad.baselines", "OCSVM"),
-    "iforest": ("deepsad.baselines", "IsolationForestDetector"),
-    "kde": ("deepsad.baselines", "KDEDetector"),
-    "ssad": ("deepsad.baselines", "SSAD"),
-    "cae": ("deepsad.baselines", "CAE"),
-    "supervised": ("deepsad.baselines", "SupervisedClassifier"),
-    "ssdgm": ("deepsad.baselines", "SSDGM"),
-    "devnet": ("deepsad.baselines", "DevNet"),
+#: name -> class name of the detector behind it (where the class lives: deepsad.detector_registry)
+_CLASSES: dict[str, str] = {
+    "deepsad": "DeepSAD",
+    "deepsvdd": "DeepSVDD",
+    "ocsvm": "OCSVM",
+    "iforest": "IsolationForestDetector",
+    "kde": "KDEDetector",
+    "ssad": "SSAD",
+    "cae": "CAE",
+    "supervised": "SupervisedClassifier",
+    "ssdgm": "SSDGM",
+    "devnet": "DevNet",
 }
 
 #: shallow methods that have a hybrid form
@@ -71,10 +71,10 @@ def uses_labels(name: str) -> bool:
 def detector_class(name: str) -> type:
     """The estimator class behind a method name (``Hybrid`` for the ``hybrid-*`` names)."""
     name = check_method(name)
-    module, attribute = ("deepsad.baselines", "Hybrid") if name.startswith("hybrid-") else _CLASSES[name]
+    class_name = "Hybrid" if name.startswith("hybrid-") else _CLASSES[name]
     try:
-        return getattr(import_module(module), attribute)
-    except AttributeError:  # a method whose module is not part of this build
+        return detector_class_by_name(class_name)
+    except (KeyError, AttributeError):  # a method whose class is not part of this build
         raise InvalidInputError(f"method {name!r} is not available in this version of deepsad") from None
 
 

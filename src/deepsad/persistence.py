@@ -34,6 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from deepsad._version import __version__
+from deepsad.detector_registry import detector_class_by_name, detector_class_names
 from deepsad.errors import InvalidInputError, ModelFileError
 
 FORMAT_NAME = "deepsad-model"
@@ -54,26 +56,6 @@ CONFIG_FILE = "model.json"
 _WEIGHTS_NAME = re.compile(r"^weights(-[0-9a-f]{16})?\.safetensors$")
 
 
-def _registry() -> dict[str, type]:
-    """Detector classes that can be saved, by class name."""
-    from deepsad.detectors import DeepSAD, DeepSVDD
-
-    classes: dict[str, type] = {"DeepSAD": DeepSAD, "DeepSVDD": DeepSVDD}
-    try:
-        from deepsad.baselines import SHALLOW_METHODS
-    except ImportError:  # the baselines package is optional at this layer
-        SHALLOW_METHODS = {}
-    for cls in SHALLOW_METHODS.values():
-        classes[cls.__name__] = cls
-    try:
-        from deepsad.baselines import DEEP_BASELINES
-    except ImportError:
-        DEEP_BASELINES = {}
-    for cls in DEEP_BASELINES.values():
-        classes[cls.__name__] = cls
-    return classes
-
-
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -86,8 +68,6 @@ def _versions() -> dict[str, str]:
     import safetensors
     import sklearn
     import torch
-
-    from deepsad import __version__
 
     return {
         "deepsad": __version__,
@@ -157,8 +137,8 @@ def save(estimator: Any, path: str | os.PathLike) -> Path:
     from sklearn.utils.validation import check_is_fitted
 
     name = type(estimator).__name__
-    if name not in _registry():
-        raise InvalidInputError(f"cannot save a {name}; savable detectors: {', '.join(sorted(_registry()))}")
+    if name not in detector_class_names():
+        raise InvalidInputError(f"cannot save a {name}; savable detectors: {', '.join(detector_class_names())}")
     check_is_fitted(estimator)
     arrays, meta = estimator._export_state()
     arrays = {key: np.ascontiguousarray(value) for key, value in arrays.items()}
@@ -298,10 +278,10 @@ def load(
         arrays = load_arrays(weights)
     except (SafetensorError, ValueError, OSError) as error:
         raise ModelFileError(f"{weights_file} is corrupt: {error}") from None
-    classes = _registry()
     name = content.get("class")
-    if name not in classes:
+    if not isinstance(name, str) or name not in detector_class_names():
         raise ModelFileError(f"{directory} holds an unknown detector class {name!r}")
+    cls = detector_class_by_name(name)
     try:
         params = dict(content["params"])
         if isinstance(params.get("network"), dict) and params["network"].get("type") == "custom":
@@ -317,10 +297,10 @@ def load(
         params = {key: tuple(value) if isinstance(value, list) else value for key, value in params.items()}
         if "device" in params:
             params["device"] = device
-        upgrade = getattr(classes[name], "_upgrade_saved_params", None)
+        upgrade = getattr(cls, "_upgrade_saved_params", None)
         if upgrade is not None:
             params = upgrade(params, int(content["format_version"]))
-        estimator = classes[name](**params)
+        estimator = cls(**params)
         estimator._import_state(arrays, content["fitted"])
         if content.get("fit_seconds") is not None:
             estimator.fit_seconds_ = float(content["fit_seconds"])

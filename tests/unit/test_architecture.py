@@ -48,7 +48,6 @@ def report():
     return checker.check(REPO_ROOT / "src", "deepsad")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 17: the core findings are fixed in the commits that follow")
 def test_core_packages_have_no_cycles_or_private_imports(report):
     core = report.without("deepsad.experiments")
     assert core.clean, "\n" + checker.format_report(core)
