@@ -3,10 +3,10 @@
 For every (dataset, seed) setup of ``configs/tabular.toml`` in a profile, DeepOD's DeepSAD
 (Xu et al.'s DeepOD library, a benchmark-only peer: it is no dependency of deepsad) is fitted
 on exactly what deepsad's methods of that setup are fitted on: the runner's own data
-preparation (:func:`deepsad.experiments.runner.prepare_data`: the scenario draw from the
+preparation (:func:`deepsad.experiments.preparation.prepare_data`: the scenario draw from the
 task's seed, the 60:40 split, the semi-labels, standardization with training statistics)
 and the training cap that the config gives deepsad's ``deepsad`` method
-(:func:`deepsad.experiments.runner.cap_training_set`, drawn from the seed alone, so the peer
+(:func:`deepsad.experiments.preparation.cap_training_set`, drawn from the seed alone, so the peer
 sees the very subset Deep SAD sees). The test set is the task's whole test set, scored with
 DeepOD's ``decision_function`` (higher = more anomalous).
 
@@ -52,8 +52,9 @@ import numpy as np
 from deepsad.errors import InvalidInputError
 from deepsad.experiments.config import ExperimentConfig, load_config, stable_hash
 from deepsad.experiments.grid import Task, expand
-from deepsad.experiments.runner import PreparedData, cap_training_set, configure_threads, prepare_data
+from deepsad.experiments.preparation import PreparedData, cap_training_set, prepare_data
 from deepsad.experiments.store import utc_now
+from deepsad.experiments.threads import configure_threads
 
 logger = logging.getLogger("quality_peers")
 

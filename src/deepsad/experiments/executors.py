@@ -13,6 +13,13 @@ defaults to one worker per core with one thread each; in general each worker get
 workers x threads <= cores. Ray tasks reserve ``threads_per_worker`` CPUs each (default
 1), and the serial executor uses one thread unless told otherwise.
 
+Caches
+------
+A worker keeps the datasets it loaded and the autoencoders it pretrained for the groups
+it runs (:class:`~deepsad.experiments.context.WorkerCaches`): the serial executor one set
+for the run, each process of the local pool its own, a Ray worker process its own for
+as long as it serves runs with the same settings.
+
 Stopping
 --------
 Ctrl-C (or SIGTERM, which the CLI turns into the same thing) raises
@@ -46,7 +53,10 @@ from typing import Any
 
 from deepsad.errors import DeepSADError, InvalidInputError
 from deepsad.experiments.grid import Task
-from deepsad.experiments.runner import RunContext, available_cores, configure_threads, iter_group, run_group
+from deepsad.experiments.context import RunContext, WorkerCaches
+from deepsad.experiments.rows import failed_row
+from deepsad.experiments.runner import iter_group, run_group
+from deepsad.experiments.threads import available_cores, configure_threads
 
 logger = logging.getLogger(__name__)
 
@@ -91,15 +101,31 @@ class SerialExecutor:
     def run(self, groups: Sequence[Sequence[Task]], context: RunContext, on_rows: RowsCallback) -> None:
         """Run every group, handing back each row as its task finishes."""
         restore = configure_threads(self.threads_per_worker)
+        caches = WorkerCaches.for_context(context)  # this process is the run's only worker
         try:
             for group in groups:
-                for row in iter_group(group, context):
+                for row in iter_group(group, context, caches):
                     on_rows([row])
         finally:
             restore()
 
 
 # --------------------------------------------------------------------------- local
+
+
+# The caches of this worker process and the settings of the run they belong to. Worker
+# processes are the executors' own: a process of the local pool serves one run and ends
+# with it; a Ray worker may serve several runs one after another and starts afresh when
+# the settings change. The driver's process never sets it.
+_worker_caches: tuple[RunContext, WorkerCaches] | None = None
+
+
+def _run_in_worker(tasks: list[Task], context: RunContext) -> list[dict[str, Any]]:
+    """Run a group in a worker process, with the caches the process keeps for its run."""
+    global _worker_caches
+    if _worker_caches is None or _worker_caches[0] != context:
+        _worker_caches = (context, WorkerCaches.for_context(context))
+    return run_group(tasks, context, _worker_caches[1])
 
 
 def _watch_parent(parent_pid: int) -> None:
@@ -161,7 +187,7 @@ class LocalExecutor:
             initializer=_init_worker,
             initargs=(self.threads_per_worker, os.getpid()),
         )
-        futures = {pool.submit(run_group, list(group), context): group for group in groups}
+        futures = {pool.submit(_run_in_worker, list(group), context): group for group in groups}
         pending = set(futures)
         try:
             while pending:
@@ -196,16 +222,7 @@ def _terminate(pool: Any) -> None:
 
 
 def _failed_rows(group: Sequence[Task], error: BaseException) -> list[dict[str, Any]]:
-    from deepsad.experiments.runner import _mark_failed, _row_skeleton
-    from deepsad.experiments.store import utc_now
-
-    rows = []
-    for task in group:
-        row = _row_skeleton(task)
-        _mark_failed(row, error)
-        row["finished_at"] = utc_now()
-        rows.append(row)
-    return rows
+    return [failed_row(task, error) for task in group]
 
 
 # --------------------------------------------------------------------------- ray
@@ -220,7 +237,7 @@ def _import_ray() -> Any:
 
 
 def _ray_run_group(tasks: list[Task], context: RunContext) -> list[dict[str, Any]]:
-    return run_group(tasks, context)
+    return _run_in_worker(tasks, context)
 
 
 class RayConnectionError(DeepSADError, ConnectionError):

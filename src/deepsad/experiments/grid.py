@@ -86,7 +86,7 @@ class Task:
         the label names another one).
     max_train_samples : int or None
         Cap on the training samples the method is fitted on (see
-        :func:`deepsad.experiments.runner.cap_training_set`).
+        :func:`deepsad.experiments.preparation.cap_training_set`).
     keep_all_anomalies : bool
     labeled_anomaly_fraction : float or None
         Tabular benchmarks: the keep-all ("polluted") draw and its labeled share (see

@@ -32,23 +32,12 @@ import numpy as np
 
 from deepsad.experiments.config import canonical_json, stable_hash
 from deepsad.experiments.grid import Task, group_tasks
-from deepsad.experiments.runner import (
-    PreparedData,
-    RunContext,
-    _mark_failed,
-    _pretrainer_params,
-    _TaskState,
-    _with_runner_params,
-    autoencoder_key,
-    autoencoder_settings,
-    evaluate_into,
-    failed_row,
-    finish_row,
-    prepare_data,
-    process_cache,
-    run_task,
-    start_row,
-)
+from deepsad.experiments.autoencoder_cache import AutoencoderLedger, autoencoder_key, autoencoder_settings, pretrainer_params
+from deepsad.experiments.context import RunContext, WorkerCaches
+from deepsad.experiments.preparation import PreparedData, prepare_data
+from deepsad.experiments.rows import evaluate_into, failed_row, finish_row, mark_failed, start_row
+from deepsad.experiments.task import detector_params, run_task
+
 logger = logging.getLogger(__name__)
 
 #: Methods whose fit can be stacked (Deep SVDD only with the one-class objective).
@@ -61,7 +50,7 @@ def stack_key(task: Task) -> str | None:
         return None
     if task.detector == "deepsvdd" and task.params.get("objective", "one-class") != "one-class":
         return None
-    if task.max_train_samples is not None:  # its training set is a per-task subset (runner.cap_training_set)
+    if task.max_train_samples is not None:  # its training set is a per-task subset (preparation.cap_training_set)
         return None
     if task.params.get("precision", "float32") != "float32":  # fit_stacked trains in float32 only
         return None
@@ -106,15 +95,32 @@ def execution_units(tasks: Sequence[Task], stack: int) -> list[list[Task]]:
     return units + group_tasks(rest)
 
 
-def iter_stack_unit(tasks: Sequence[Task], context: RunContext) -> Iterator[dict[str, Any]]:
-    """Run a stacked unit, yielding one row per task (see the module docstring)."""
+def iter_stack_unit(tasks: Sequence[Task], context: RunContext,
+                    caches: WorkerCaches | None = None) -> Iterator[dict[str, Any]]:
+    """Run a stacked unit, yielding one row per task (see the module docstring).
+
+    Parameters
+    ----------
+    tasks : sequence of Task
+        A unit of :func:`execution_units`.
+    context : RunContext
+    caches : WorkerCaches, optional
+        The worker's caches; without them the unit gets caches of its own.
+
+    Yields
+    ------
+    dict
+        One result row per task.
+    """
+    if caches is None:
+        caches = WorkerCaches.for_context(context)
     data: dict[str, PreparedData] = {}
     failures: dict[str, Exception] = {}
     runnable: list[Task] = []
     for task in tasks:
         if task.group_key not in data and task.group_key not in failures:
             try:
-                data[task.group_key] = prepare_data(task, context.data_root)
+                data[task.group_key] = prepare_data(task, context.data_root, caches.datasets)
             except Exception as error:
                 failures[task.group_key] = error
         if task.group_key in failures:
@@ -131,27 +137,27 @@ def iter_stack_unit(tasks: Sequence[Task], context: RunContext) -> Iterator[dict
     for bundle in bundles.values():
         bundle_data = [data[task.group_key] for task in bundle]
         if len(bundle) == 1:
-            yield run_task(bundle[0], bundle_data[0], context)
+            yield run_task(bundle[0], bundle_data[0], context, caches)
             continue
         try:
-            rows = _run_stacked(bundle, bundle_data, context, pretrained)
+            rows = _run_stacked(bundle, bundle_data, caches, pretrained)
         except Exception as error:  # rerun one by one so the failure lands on its own task
             logger.info("stacked fit of %d %s tasks failed (%s); running them one by one",
                         len(bundle), bundle[0].method, str(error).splitlines()[0] if str(error) else type(error).__name__)
-            rows = [run_task(task, prepared, context) for task, prepared in zip(bundle, bundle_data)]
+            rows = [run_task(task, prepared, context, caches) for task, prepared in zip(bundle, bundle_data)]
         yield from rows
 
 
-def _run_stacked(tasks: Sequence[Task], data: Sequence[PreparedData], context: RunContext,
+def _run_stacked(tasks: Sequence[Task], data: Sequence[PreparedData], caches: WorkerCaches,
                  pretrained: dict[str, Any]) -> list[dict[str, Any]]:
     from deepsad.detectors import fit_stacked
     from deepsad.methods import make_detector
 
     n_models = len(tasks)
     rows = [start_row(task, prepared) for task, prepared in zip(tasks, data)]
-    cache = process_cache(context)
-    states = [_TaskState(cache=cache) for _ in tasks]
-    estimators = [make_detector(task.detector, _with_runner_params(task.detector, task.params, task.seed)) for task in tasks]
+    cache = caches.autoencoders
+    states = [AutoencoderLedger(cache=cache) for _ in tasks]
+    estimators = [make_detector(task.detector, detector_params(task.detector, task.params, task.seed)) for task in tasks]
     # one draw's labels stand for all: a cell's draws hold the same numbers of labeled samples
     settings = autoencoder_settings(estimators[0], data[0].X_train.shape[1:], data[0].y_train)
     autoencoders = None
@@ -172,7 +178,7 @@ def _run_stacked(tasks: Sequence[Task], data: Sequence[PreparedData], context: R
         if missing:
             # Deep SVDDs with epochs = 0 pretrain exactly the autoencoders the tasks'
             # own fits would (the runner's sequential path does the same, one at a time)
-            pretrainers = [make_detector("deepsvdd", _pretrainer_params(settings, tasks[i].seed)) for i in missing]
+            pretrainers = [make_detector("deepsvdd", pretrainer_params(settings, tasks[i].seed)) for i in missing]
             started = time.perf_counter()
             fit_stacked(pretrainers, [data[i].X_train for i in missing])
             per_model = (time.perf_counter() - started) / len(missing)
@@ -193,7 +199,7 @@ def _run_stacked(tasks: Sequence[Task], data: Sequence[PreparedData], context: R
         try:
             evaluate_into(row, estimator, prepared, np.arange(prepared.y_test.size))
         except Exception as error:  # e.g. a one-class test set: this task's result only
-            _mark_failed(row, error)
+            mark_failed(row, error)
         finish_row(row, state)
     return rows
 

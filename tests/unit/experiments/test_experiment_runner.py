@@ -45,7 +45,6 @@ def config(methods: dict, **overrides):
 @pytest.fixture(autouse=True)
 def _fresh_caches(monkeypatch, data_root):
     require_file(data_root / "odds" / "thyroid.mat")
-    monkeypatch.setattr(runner, "_PROCESS_CACHES", {})
     restore = runner.configure_threads(1)
     yield
     restore()
@@ -96,11 +95,10 @@ def test_disk_cache_is_shared_and_survives_damage(data_root, tmp_path, monkeypat
     first = run(cfg, data_root, ae_cache_dir=str(tmp_path))["deepsad"]
     entries = list(tmp_path.glob("*.safetensors"))
     assert first["ae_cache"] == "miss" and len(entries) == 1 and len(entries[0].stem) == 64
-    monkeypatch.setattr(runner, "_PROCESS_CACHES", {})  # another worker process
+    # every run_group call without caches is a worker of its own: an empty memory cache
     second = run(cfg, data_root, ae_cache_dir=str(tmp_path))["deepsad"]
     assert second["ae_cache"] == "hit-disk" and second["auc"] == first["auc"]
     entries[0].write_bytes(b"\0" * 100)
-    monkeypatch.setattr(runner, "_PROCESS_CACHES", {})
     third = run(cfg, data_root, ae_cache_dir=str(tmp_path))["deepsad"]
     assert third["ae_cache"] == "miss" and third["auc"] == first["auc"]
     assert "unreadable autoencoder cache entry" in caplog.text

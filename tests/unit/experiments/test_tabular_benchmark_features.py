@@ -180,7 +180,6 @@ def test_cap_training_set_keeps_labeled_anomalies_and_proportions():
 def _fresh(monkeypatch, data_root):
     require_file(data_root / "odds" / "thyroid.mat")
     require_file(data_root / "odds" / "cardio.mat")
-    monkeypatch.setattr(runner, "_PROCESS_CACHES", {})
     restore = runner.configure_threads(1)
     yield
     restore()

@@ -162,7 +162,7 @@ def test_the_experiment_runner_fits_under_tuned_threads(monkeypatch):
 
     seen: list[int] = []
 
-    def rows(tasks, context):
+    def rows(tasks, context, caches):
         for task in tasks:
             with threads_for_fit(MLPSpec(hidden_sizes=(8,), rep_dim=4), (6,), torch.device("cpu")):
                 seen.append(torch.get_num_threads())
