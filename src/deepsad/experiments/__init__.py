@@ -7,11 +7,17 @@ The pieces, in the order a run uses them:
   profiles (``full`` = the paper, ``quick`` = smoke runs and CI);
 * :mod:`~deepsad.experiments.grid` -- a config expanded into tasks (dataset, normal
   class, known classes, ratio, seed, method) with stable keys;
-* :mod:`~deepsad.experiments.runner` -- one task: draw the data, fit (sharing pretrained
-  autoencoders), score; and :func:`run_experiment`, the driver;
+* :mod:`~deepsad.experiments.runner` -- :func:`run_experiment`, the driver, and the group
+  of tasks a worker runs; a task is drawn (:mod:`~deepsad.experiments.preparation`),
+  fitted sharing pretrained autoencoders (:mod:`~deepsad.experiments.autoencoder_cache`)
+  and scored (:mod:`~deepsad.experiments.task`) into a row
+  (:mod:`~deepsad.experiments.rows`), alone or stacked
+  (:mod:`~deepsad.experiments.stacking`);
 * :mod:`~deepsad.experiments.executors` -- serial, a local process pool, or Ray;
 * :mod:`~deepsad.experiments.store` -- the SQLite results file and its export;
-* :mod:`~deepsad.experiments.report` -- the paper's tables and figures from the results;
+* :mod:`~deepsad.experiments.report` -- the paper's tables from the results, with their
+  statistics (:mod:`~deepsad.experiments.statistics`) and figures
+  (:mod:`~deepsad.experiments.figures`);
 * :mod:`~deepsad.experiments.ranking` / :mod:`~deepsad.experiments.rank_report` -- many methods
   over many datasets: average ranks, Friedman / Nemenyi tests, critical-difference diagrams
   (:mod:`~deepsad.experiments.cd_diagram`).

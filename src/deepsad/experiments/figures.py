@@ -30,16 +30,15 @@ import numpy as np
 import pandas as pd
 
 from deepsad.errors import DeepSADError, InvalidInputError
-from deepsad.experiments.paper_tables import paper_dataset_name, paper_method_name
-from deepsad.experiments.report import (
+from deepsad.experiments.paper_tables import PARAMETER_MATH, paper_dataset_name, paper_method_name
+from deepsad.experiments.statistics import (
     DEFAULT_ALPHA,
-    PARAMETER_MATH,
     ROW_KEYS,
-    _compare,
-    _paired,
-    _summarize,
+    compare_validated,
     ordered_experiments,
     ordered_methods,
+    paired_validated,
+    summarize_validated,
     validate_results,
 )
 from deepsad.methods import method_names
@@ -283,7 +282,7 @@ def draw_parameter_curves(
     Parameters
     ----------
     df : pandas.DataFrame
-        Results as described in :func:`deepsad.experiments.report.validate_results`.
+        Results as described in :func:`deepsad.experiments.statistics.validate_results`.
     experiment : str
         The experiment to draw, e.g. ``"table3"`` or ``"eta"``.
     styles : mapping of str to MethodStyle, optional
@@ -314,7 +313,7 @@ def _draw_curves(
     """(figure, varied parameter) of :func:`draw_parameter_curves`."""
     new_figure = _figure_factory()
     data = validate_results(df)
-    summary = _summarize(data[data["experiment"] == experiment], ddof=ddof)
+    summary = summarize_validated(data[data["experiment"] == experiment], ddof=ddof)
     summary = summary[summary["parameter"] != ""]
     if summary.empty:
         logger.info("%s: no varied parameter, no curve figure", experiment)
@@ -374,7 +373,7 @@ def plot_parameter_curves(
     Parameters
     ----------
     df : pandas.DataFrame
-        Results as described in :func:`deepsad.experiments.report.validate_results`.
+        Results as described in :func:`deepsad.experiments.statistics.validate_results`.
     experiment : str
         The experiment to draw, e.g. ``"table3"`` or ``"eta"``.
     out_dir : path
@@ -419,7 +418,7 @@ def draw_best_vs_second(
     data = data[data["experiment"] == experiment]
     if data.empty:
         return {}
-    tests = _compare(data, _summarize(data, ddof=ddof), alpha=alpha)
+    tests = compare_validated(data, summarize_validated(data, ddof=ddof), alpha=alpha)
     tests = tests[tests["n_pairs"] > 0]
     drawn = {}
     for dataset in dict.fromkeys(tests["dataset"]):
@@ -427,7 +426,7 @@ def draw_best_vs_second(
         figure, axes = new_figure(len(rows))
         for axis, test in zip(axes, rows.itertuples(index=False)):
             row = tuple(getattr(test, key) for key in ROW_KEYS)
-            pairs = _paired(data, row, (test.best_method, test.second_method)) * 100.0  # percent
+            pairs = paired_validated(data, row, (test.best_method, test.second_method)) * 100.0  # percent
             _scatter(axis, pairs, test, alpha=alpha)
         figure.suptitle(f"{paper_dataset_name(dataset)}: best (1st) vs second best (2nd)")
         drawn[str(dataset)] = figure
@@ -452,7 +451,7 @@ def plot_best_vs_second(
     Parameters
     ----------
     df : pandas.DataFrame
-        Results as described in :func:`deepsad.experiments.report.validate_results`.
+        Results as described in :func:`deepsad.experiments.statistics.validate_results`.
     experiment : str
         The experiment to draw.
     out_dir : path
@@ -514,7 +513,7 @@ def write_figures(
     Parameters
     ----------
     df : pandas.DataFrame
-        Results as described in :func:`deepsad.experiments.report.validate_results`.
+        Results as described in :func:`deepsad.experiments.statistics.validate_results`.
     out_dir : path
         Folder for the files (created if needed).
     experiments : iterable of str, optional

@@ -64,6 +64,16 @@ PAPER_METHODS: Mapping[str, str] = MappingProxyType(
     }
 )
 
+#: the paper's symbols of the varied parameters: plain text for Markdown, math for LaTeX and matplotlib
+PARAMETER_TEXT = {"gamma_l": "γl", "gamma_p": "γp", "k_l": "kl", "eta": "η", "rep_dim": "d"}
+PARAMETER_MATH = {
+    "gamma_l": r"$\gamma_l$",
+    "gamma_p": r"$\gamma_p$",
+    "k_l": r"$k_l$",
+    "eta": r"$\eta$",
+    "rep_dim": r"$d$",
+}
+
 #: experiments that vary no parameter: the store writes ``parameter = ""`` for them, so their
 #: paper cells are matched on (dataset, method) alone
 SINGLE_SETTING_EXPERIMENTS = frozenset({"table6"})

@@ -46,9 +46,9 @@ import numpy as np
 import pandas as pd
 
 from deepsad.errors import DataFileError, InvalidInputError, InvalidInputTypeError
-from deepsad.experiments.paper_tables import paper_dataset_name, paper_method_name
+from deepsad.experiments.paper_tables import PARAMETER_TEXT, paper_dataset_name, paper_method_name
 from deepsad.experiments.ranking import DEFAULT_ALPHA, RankingResult, compare_methods, wins_against
-from deepsad.experiments.report import PARAMETER_TEXT, ordered_methods
+from deepsad.experiments.statistics import ordered_methods
 
 logger = logging.getLogger(__name__)
 

@@ -1,22 +1,21 @@
-"""Paper-style reports of experiment results: summaries, significance tests and tables.
+"""Paper-style reports of experiment results: tables in Markdown, LaTeX or CSV.
 
 The input is the result store's export: a :class:`pandas.DataFrame` with one row per task (see
-:data:`REQUIRED_COLUMNS` and :func:`validate_results`). From it this module computes
+:data:`~deepsad.experiments.statistics.REQUIRED_COLUMNS` and :func:`validate_results`). The
+numbers come from :mod:`deepsad.experiments.statistics` (summaries and the Wilcoxon test between
+the best and second best method of a row, whose public names this module also offers); this
+module lays them out:
 
-* :func:`summarize` -- mean and standard deviation of the AUC (in percent) per
-  (experiment, dataset, parameter, value, method), with the numbers of completed and failed tasks;
-* :func:`compare_best` -- the best and second best method of every table row by mean AUC and a
-  two-sided Wilcoxon signed-rank test between them, paired on ``setup_key``;
+* :func:`report_frame` -- the tidy table behind every rendering: the summary, the test outcome
+  and the paper's own numbers;
 * :func:`render_table` / :func:`write_report` -- Tables 3-6 of the paper in Markdown, LaTeX or
-  CSV, with the paper's own numbers beside ours.
+  CSV, with the paper's own numbers beside ours (and, on request, the figures of
+  :mod:`deepsad.experiments.figures`).
 
 Conventions, and why
 --------------------
-* **Standard deviation**: the paper reports "avg. AUC with st. dev. computed over 90 experiments"
-  and does not say which estimator; we use the *sample* standard deviation (``ddof=1``, pandas'
-  default) over the completed tasks of a cell. ``ddof=0`` is available everywhere for the
-  population version; with 90-100 experiments per cell the two differ by < 0.6 %, with the 10
-  seeds of Table 6 by about 5 %.
+* **Standard deviation**: the sample standard deviation by default (``ddof=1``; see
+  :mod:`deepsad.experiments.statistics` for why).
 * **Best and significance**: the best mean of a row is set in bold, as in the paper. The paper's
   captions (Figures 2-4, Table 2) say: *A "⋆" indicates a statistically significant (alpha = 0.05)
   difference between the 1st and 2nd best method* -- the marker sits on the best cell and means
@@ -33,74 +32,80 @@ Conventions, and why
 from __future__ import annotations
 
 import logging
-import math
 import os
 import re
 import sys
-import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-import numpy as np
 import pandas as pd
-from scipy.stats import wilcoxon
 
-from deepsad.errors import InvalidInputError, InvalidInputTypeError
+from deepsad.errors import InvalidInputError
 from deepsad.experiments.paper_tables import (
-    PAPER_DATASETS,
+    PARAMETER_MATH,
+    PARAMETER_TEXT,
     SINGLE_SETTING_EXPERIMENTS,
     paper_dataset_name,
     paper_method_name,
     paper_results,
 )
-from deepsad.methods import method_names
+from deepsad.experiments.statistics import (
+    CELL_KEYS,
+    DATASET_ORDER,
+    DEFAULT_ALPHA,
+    EXPERIMENT_ORDER,
+    REQUIRED_COLUMNS,
+    ROW_KEYS,
+    check_alpha,
+    compare_best,
+    compare_validated,
+    is_nan,
+    ordered_experiments,
+    ordered_methods,
+    paired_aucs,
+    paper_order,
+    summarize,
+    summarize_validated,
+    validate_results,
+    wilcoxon_test,
+)
+
+__all__ = [
+    # rendering
+    "FORMATS",
+    "SIGNIFICANCE_MARKER",
+    "ReportOutput",
+    "render_table",
+    "report_frame",
+    "write_report",
+    # labels, from paper_tables
+    "PARAMETER_MATH",
+    "PARAMETER_TEXT",
+    # statistics, from deepsad.experiments.statistics
+    "CELL_KEYS",
+    "DATASET_ORDER",
+    "DEFAULT_ALPHA",
+    "EXPERIMENT_ORDER",
+    "REQUIRED_COLUMNS",
+    "ROW_KEYS",
+    "compare_best",
+    "ordered_experiments",
+    "ordered_methods",
+    "paired_aucs",
+    "summarize",
+    "validate_results",
+    "wilcoxon_test",
+]
 
 logger = logging.getLogger(__name__)
-
-#: the columns of the result store's export that reports rely on
-REQUIRED_COLUMNS: tuple[str, ...] = (
-    "experiment",
-    "dataset",
-    "parameter",
-    "value",
-    "method",
-    "setup_key",
-    "seed",
-    "status",
-    "auc",
-    "average_precision",
-    "fit_seconds",
-    "score_seconds",
-)
 
 #: output formats of :func:`render_table` and :func:`write_report`
 FORMATS: tuple[str, ...] = ("md", "latex", "csv")
 
-#: significance level of the Wilcoxon test between best and second best, as in the paper
-DEFAULT_ALPHA = 0.05
-
 #: the marker the paper sets on a best cell that differs significantly from the second best
 SIGNIFICANCE_MARKER = "⋆"
-
-#: keys of one table row, and of one table cell (a row and a method)
-ROW_KEYS: tuple[str, ...] = ("experiment", "dataset", "parameter", "value")
-CELL_KEYS: tuple[str, ...] = (*ROW_KEYS, "method")
-
-#: the paper's order of experiments and datasets; unknown names follow alphabetically
-EXPERIMENT_ORDER: tuple[str, ...] = ("table3", "table4", "table5", "table6", "eta", "rep_dim")
-DATASET_ORDER: tuple[str, ...] = tuple(PAPER_DATASETS.values())
-
-#: labels of the varied parameters: plain text for Markdown, math for LaTeX and matplotlib
-PARAMETER_TEXT = {"gamma_l": "γl", "gamma_p": "γp", "k_l": "kl", "eta": "η", "rep_dim": "d"}
-PARAMETER_MATH = {
-    "gamma_l": r"$\gamma_l$",
-    "gamma_p": r"$\gamma_p$",
-    "k_l": r"$k_l$",
-    "eta": r"$\eta$",
-    "rep_dim": r"$d$",
-}
 
 #: experiment -> (Markdown title, LaTeX caption start)
 _TITLES = {
@@ -116,315 +121,6 @@ _TITLES = {
     "rep_dim": ("Sensitivity to the representation dimension d (Figure 6)",
                 r"Sensitivity to the representation dimension $d$"),
 }
-
-
-# --------------------------------------------------------------------------- validation
-
-
-def validate_results(df: pd.DataFrame) -> pd.DataFrame:
-    """Check a results table against the result store's contract and return a clean copy.
-
-    Parameters
-    ----------
-    df : pandas.DataFrame
-        One row per task with at least the columns of :data:`REQUIRED_COLUMNS`.
-
-    Returns
-    -------
-    pandas.DataFrame
-        A copy with normalised types: names as ``str`` (``parameter`` NaN -> ``""``), ``value``
-        and ``auc`` as ``float``. Rows whose status is neither ``"done"`` nor ``"failed"``
-        (e.g. tasks still pending) are dropped with a warning.
-
-    Raises
-    ------
-    InvalidInputError
-        If ``df`` is not a DataFrame, lacks columns (named in the message), holds no rows,
-        has non-numeric values or AUCs, a completed task without an AUC, or an AUC outside
-        [0, 1].
-    """
-    if not isinstance(df, pd.DataFrame):
-        raise InvalidInputTypeError(f"results must be a pandas DataFrame, got {type(df).__name__}")
-    missing = [column for column in REQUIRED_COLUMNS if column not in df.columns]
-    if missing:
-        raise InvalidInputError(
-            f"results lack the column(s) {', '.join(missing)}; "
-            f"a results table needs {', '.join(REQUIRED_COLUMNS)}"
-        )
-    if df.empty:
-        raise InvalidInputError("no results to report: the results table has no rows")
-
-    names = ("experiment", "dataset", "method", "setup_key", "status")
-    blank = [column for column in names if df[column].isna().any()]
-    if blank:
-        raise InvalidInputError(f"results have missing values in column(s) {', '.join(blank)}")
-    data = df.copy()
-    for column in names:
-        data[column] = data[column].astype(str)
-    # the store writes "" for experiments that vary nothing (Table 6); NaN means the same
-    data["parameter"] = data["parameter"].fillna("").astype(str)
-    for column in ("value", "auc"):
-        data[column] = _numeric(data[column], column)
-
-    known = data["status"].isin(("done", "failed"))
-    if not known.all():
-        others = sorted(set(data.loc[~known, "status"]))
-        logger.warning("ignoring %d task(s) with status %s (neither done nor failed)", int((~known).sum()), others)
-        data = data[known]
-        if data.empty:
-            raise InvalidInputError("no results to report: no task is done or failed")
-
-    done = data["status"] == "done"
-    no_auc = done & data["auc"].isna()
-    if no_auc.any():
-        raise InvalidInputError(
-            f"{int(no_auc.sum())} done task(s) have no AUC (NaN), e.g. {_describe(data[no_auc].iloc[0])}; "
-            "a task without an AUC must have status 'failed'"
-        )
-    outside = done & ((data["auc"] < 0) | (data["auc"] > 1))
-    if outside.any():
-        raise InvalidInputError(
-            f"{int(outside.sum())} AUC value(s) outside [0, 1], e.g. {data.loc[outside, 'auc'].iloc[0]!r} "
-            f"for {_describe(data[outside].iloc[0])}"
-        )
-    return data.reset_index(drop=True)
-
-
-def _numeric(column: pd.Series, name: str) -> pd.Series:
-    if column.dtype == object:  # CSV round trips write a missing number as ""
-        column = column.mask(column.astype(str).str.strip() == "")
-    converted = pd.to_numeric(column, errors="coerce")
-    bad = converted.isna() & column.notna()
-    if bad.any():
-        raise InvalidInputError(f"column {name!r} must be numeric, got {column[bad].iloc[0]!r}")
-    return converted.astype(float)
-
-
-def _describe(row: pd.Series) -> str:
-    return f"{row['experiment']}/{row['dataset']}/{row['method']}/{row['setup_key']}"
-
-
-# --------------------------------------------------------------------------- ordering
-
-
-def _rank(values: pd.Series, canonical: Sequence[str]) -> pd.Series:
-    position = {name: index for index, name in enumerate(canonical)}
-    return values.map(lambda name: position.get(name, len(position)))
-
-
-def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
-    """Sort rows in the paper's order: experiment, dataset, setting, method."""
-    keys = frame.assign(
-        _experiment=_rank(frame["experiment"], EXPERIMENT_ORDER),
-        _dataset=_rank(frame["dataset"], DATASET_ORDER),
-    )
-    by = ["_experiment", "experiment", "_dataset", "dataset", "parameter", "value"]
-    if "method" in frame.columns:
-        keys["_method"] = _rank(frame["method"], method_names())
-        by += ["_method", "method"]
-    keys = keys.sort_values(by, kind="stable", na_position="first")
-    return frame.loc[keys.index].reset_index(drop=True)
-
-
-def ordered_methods(methods: Iterable[str]) -> list[str]:
-    """Method names in the paper's column order; names the paper lacks follow alphabetically."""
-    canonical = method_names()
-    unique = set(methods)
-    return [m for m in canonical if m in unique] + sorted(unique - set(canonical))
-
-
-def ordered_experiments(experiments: Iterable[str]) -> list[str]:
-    """Experiment names in the paper's order; other names follow alphabetically."""
-    unique = set(experiments)
-    return [e for e in EXPERIMENT_ORDER if e in unique] + sorted(unique - set(EXPERIMENT_ORDER))
-
-
-# --------------------------------------------------------------------------- statistics
-
-
-def summarize(df: pd.DataFrame, *, ddof: int = 1) -> pd.DataFrame:
-    """Mean and standard deviation of the AUC per table cell, in percent.
-
-    Parameters
-    ----------
-    df : pandas.DataFrame
-        Results as described in :func:`validate_results`.
-    ddof : int, default 1
-        Delta degrees of freedom of the standard deviation: 1 = sample std (our default, the
-        paper does not say), 0 = population std.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per (experiment, dataset, parameter, value, method) in the paper's order with
-        ``auc_mean``, ``auc_std`` (percent, over completed tasks; NaN when none completed, std
-        NaN for a single task with ``ddof=1``), ``n_done``, ``n_failed``, and the means of
-        ``average_precision`` (percent), ``fit_seconds`` and ``score_seconds`` over completed tasks.
-    """
-    return _summarize(validate_results(df), ddof=ddof)
-
-
-def _summarize(data: pd.DataFrame, *, ddof: int) -> pd.DataFrame:
-    done = data["status"] == "done"
-    # failed tasks count but their (NaN or stale) metrics must not enter any mean
-    work = data[list(CELL_KEYS)].assign(
-        auc=data["auc"].where(done) * 100.0,
-        ap=pd.to_numeric(data["average_precision"], errors="coerce").where(done) * 100.0,
-        fit=pd.to_numeric(data["fit_seconds"], errors="coerce").where(done),
-        score=pd.to_numeric(data["score_seconds"], errors="coerce").where(done),
-        done=done.astype(int),
-        failed=(~done).astype(int),
-    )
-    grouped = work.groupby(list(CELL_KEYS), dropna=False, sort=False)
-    summary = pd.DataFrame(
-        {
-            "auc_mean": grouped["auc"].mean(),
-            "auc_std": grouped["auc"].std(ddof=ddof),
-            "n_done": grouped["done"].sum(),
-            "n_failed": grouped["failed"].sum(),
-            "ap_mean": grouped["ap"].mean(),
-            "fit_seconds_mean": grouped["fit"].mean(),
-            "score_seconds_mean": grouped["score"].mean(),
-        }
-    ).reset_index()
-    return _sorted(summary)
-
-
-def _row_mask(data: pd.DataFrame, row: Sequence) -> pd.Series:
-    """Rows of ``data`` that belong to one table row; NaN values match NaN."""
-    experiment, dataset, parameter, value = row
-    mask = (data["experiment"] == experiment) & (data["dataset"] == dataset) & (data["parameter"] == parameter)
-    same_value = data["value"].isna() if _isnan(value) else np.isclose(data["value"], value, rtol=0, atol=1e-12)
-    return mask & same_value
-
-
-def _isnan(value: object) -> bool:
-    return isinstance(value, float) and math.isnan(value)
-
-
-def paired_aucs(
-    df: pd.DataFrame,
-    *,
-    experiment: str,
-    dataset: str,
-    parameter: str,
-    value: float,
-    methods: tuple[str, str],
-) -> pd.DataFrame:
-    """AUCs of two methods on the setups both completed, for one table row.
-
-    Parameters
-    ----------
-    df : pandas.DataFrame
-        Results as described in :func:`validate_results`.
-    experiment, dataset, parameter, value
-        The table row.
-    methods : tuple of str
-        The two methods to pair.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Index ``setup_key`` (sorted), one column of AUCs (in [0, 1]) per method. Setups that
-        either method did not complete are left out; repeated setups are averaged (with a warning).
-    """
-    return _paired(validate_results(df), (experiment, dataset, parameter, value), methods)
-
-
-def _paired(data: pd.DataFrame, row: Sequence, methods: tuple[str, str]) -> pd.DataFrame:
-    first, second = methods
-    rows = data[_row_mask(data, row) & (data["status"] == "done") & data["method"].isin(methods)]
-    if rows.duplicated(["method", "setup_key"]).any():
-        logger.warning("%s: repeated setup keys for %s; their AUCs are averaged", "/".join(map(str, row)), methods)
-    table = rows.pivot_table(index="setup_key", columns="method", values="auc", aggfunc="mean")
-    table = table.reindex(columns=[first, second]).dropna().sort_index()
-    table.columns.name = None
-    return table
-
-
-def wilcoxon_test(best: Sequence[float], second: Sequence[float]) -> tuple[float, float]:
-    """Two-sided Wilcoxon signed-rank test of paired AUCs: ``(statistic, p_value)``.
-
-    Exactly :func:`scipy.stats.wilcoxon` with its defaults; ``(nan, nan)`` for no pairs or where
-    scipy refuses the data (a single zero difference). When all of several differences are zero
-    scipy answers p = 1 (no evidence of a difference), which we keep.
-    """
-    best_values = np.asarray(best, dtype=float)
-    second_values = np.asarray(second, dtype=float)
-    if best_values.size == 0:
-        return math.nan, math.nan
-    with warnings.catch_warnings():
-        # scipy warns on degenerate inputs (all differences zero, tiny n) but still answers
-        warnings.simplefilter("ignore", RuntimeWarning)
-        warnings.simplefilter("ignore", UserWarning)
-        try:
-            result = wilcoxon(best_values, second_values)
-        except ValueError as error:  # e.g. a single pair with zero difference: nothing to rank
-            logger.debug("Wilcoxon test not possible on %d pair(s): %s", best_values.size, error)
-            return math.nan, math.nan
-    return float(result.statistic), float(result.pvalue)
-
-
-def compare_best(df: pd.DataFrame, *, alpha: float = DEFAULT_ALPHA, ddof: int = 1) -> pd.DataFrame:
-    """Best and second best method of every table row, and the Wilcoxon test between them.
-
-    Parameters
-    ----------
-    df : pandas.DataFrame
-        Results as described in :func:`validate_results`.
-    alpha : float, default 0.05
-        Significance level.
-    ddof : int, default 1
-        Passed to :func:`summarize` (the ranking uses only the means).
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per (experiment, dataset, parameter, value) with ``best_method``,
-        ``best_auc_mean``, ``second_method``, ``second_auc_mean`` (percent; ``None``/NaN with
-        fewer than two methods that completed a task), ``n_pairs`` (setups both completed),
-        ``statistic``, ``p_value`` and ``significant`` (``p_value < alpha``). Ties in the mean
-        go to the method earlier in the paper's column order.
-    """
-    _check_alpha(alpha)
-    data = validate_results(df)
-    return _compare(data, _summarize(data, ddof=ddof), alpha=alpha)
-
-
-def _check_alpha(alpha: float) -> None:
-    if not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
-        raise InvalidInputError(f"alpha must be a number in (0, 1), got {alpha!r}")
-
-
-def _compare(data: pd.DataFrame, summary: pd.DataFrame, *, alpha: float) -> pd.DataFrame:
-    records = []
-    for row, cells in summary.groupby(list(ROW_KEYS), dropna=False, sort=False):
-        ranked = cells[cells["n_done"] > 0].assign(_order=_rank(cells["method"], method_names()))
-        ranked = ranked.sort_values(["auc_mean", "_order", "method"], ascending=[False, True, True], kind="stable")
-        best = ranked.iloc[0] if len(ranked) > 0 else None
-        second = ranked.iloc[1] if len(ranked) > 1 else None
-        n_pairs, statistic, p_value = 0, math.nan, math.nan
-        if best is not None and second is not None:
-            pairs = _paired(data, row, (best["method"], second["method"]))
-            n_pairs = len(pairs)
-            statistic, p_value = wilcoxon_test(pairs.iloc[:, 0], pairs.iloc[:, 1])
-        records.append(
-            dict(
-                zip(ROW_KEYS, row),
-                best_method=None if best is None else best["method"],
-                best_auc_mean=math.nan if best is None else best["auc_mean"],
-                second_method=None if second is None else second["method"],
-                second_auc_mean=math.nan if second is None else second["auc_mean"],
-                n_pairs=n_pairs,
-                statistic=statistic,
-                p_value=p_value,
-                # NaN (no test possible) compares False: no marker
-                significant=bool(p_value < alpha),
-            )
-        )
-    columns = [*ROW_KEYS, "best_method", "best_auc_mean", "second_method", "second_auc_mean",
-               "n_pairs", "statistic", "p_value", "significant"]
-    return _sorted(pd.DataFrame.from_records(records, columns=columns))
 
 
 # --------------------------------------------------------------------------- the tidy report frame
@@ -454,14 +150,14 @@ def report_frame(
         ``significant`` (the row's test between best and second best, repeated on each cell
         of the row), then the paper columns.
     """
-    _check_alpha(alpha)
+    check_alpha(alpha)
     data = validate_results(df)
     return _report_frame(data, with_paper=with_paper, alpha=alpha, ddof=ddof)
 
 
 def _report_frame(data: pd.DataFrame, *, with_paper: bool, alpha: float, ddof: int) -> pd.DataFrame:
-    summary = _summarize(data, ddof=ddof)
-    tests = _compare(data, summary, alpha=alpha)
+    summary = summarize_validated(data, ddof=ddof)
+    tests = compare_validated(data, summary, alpha=alpha)
     frame = _merge_rows(summary, tests[[*ROW_KEYS, "best_method", "second_method", "p_value", "significant"]])
     frame["is_best"] = frame["method"] == frame["best_method"]
     frame["is_second"] = frame["method"] == frame["second_method"]
@@ -471,7 +167,7 @@ def _report_frame(data: pd.DataFrame, *, with_paper: bool, alpha: float, ddof: i
     frame = frame[ordered]
     if with_paper:
         frame = _join_paper(frame)
-    return _sorted(frame)
+    return paper_order(frame)
 
 
 def _join_keys(frame: pd.DataFrame) -> pd.DataFrame:
@@ -538,15 +234,15 @@ _STYLES = {
 
 
 def _format_value(value: float) -> str:
-    if _isnan(value):
+    if is_nan(value):
         return ""
     return f"{value:g}"
 
 
 def _format_auc(mean: float, std: float, style: _Style) -> str:
-    if _isnan(mean):
+    if is_nan(mean):
         return ""
-    if _isnan(std):  # one completed task and ddof=1: no spread to show
+    if is_nan(std):  # one completed task and ddof=1: no spread to show
         return f"{mean:.1f}"
     return f"{mean:.1f}{style.plus_minus}{std:.1f}"
 
@@ -598,7 +294,7 @@ def render_table(
         For an unknown format, invalid results, or an experiment absent from ``df``.
     """
     _check_format(fmt)
-    _check_alpha(alpha)
+    check_alpha(alpha)
     data = validate_results(df)
     return _render_experiment(data, experiment, fmt, with_paper=with_paper, alpha=alpha, ddof=ddof)
 
@@ -677,7 +373,7 @@ def _our_cell(by_method: pd.DataFrame, method: str, style: _Style) -> str:
 
 def _row_key(experiment: str, dataset: str, parameter: str, value: float) -> tuple[str, str, str, float]:
     """A hashable table row key: NaN (no setting) never equals itself, hence the sentinel."""
-    return experiment, dataset, parameter, -1.0 if _isnan(value) else round(float(value), 9)
+    return experiment, dataset, parameter, -1.0 if is_nan(value) else round(float(value), 9)
 
 
 def _paper_by_row(frame: pd.DataFrame) -> dict[tuple[str, str, str, float], pd.DataFrame]:
@@ -834,7 +530,7 @@ def write_report(
         For an unknown format or invalid results.
     """
     _check_format(fmt)
-    _check_alpha(alpha)
+    check_alpha(alpha)
     data = validate_results(df)
     experiments = ordered_experiments(data["experiment"].unique())
     path = None if out is None or out == "-" or hasattr(out, "write") else Path(out)
