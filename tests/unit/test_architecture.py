@@ -53,10 +53,6 @@ def test_core_packages_have_no_cycles_or_private_imports(report):
     assert core.clean, "\n" + checker.format_report(core)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 17: deepsad.experiments still has import cycles and private imports (runner/stacking, report/figures)",
-)
 def test_experiments_package_has_no_cycles_or_private_imports(report):
     experiments = report.restricted_to("deepsad.experiments")
     assert experiments.clean, "\n" + checker.format_report(experiments)
