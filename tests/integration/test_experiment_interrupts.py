@@ -250,7 +250,7 @@ def test_sigterm_during_ray_init_reaches_the_application_handler(monkeypatch):
 
 
 def test_stop_on_signal_raises_once_and_restores_the_handler():
-    from deepsad.experiments_cli import StopOnSignal
+    from deepsad.cli.experiment import StopOnSignal
 
     before = signal.getsignal(signal.SIGTERM)
     stop = StopOnSignal()

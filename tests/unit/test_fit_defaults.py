@@ -6,8 +6,8 @@ import pytest
 
 from deepsad import DeepSAD, DeepSVDD
 from deepsad.cli import build_parser
+from deepsad.cli.fit import detector_params
 from deepsad.detectors.recipe import PAPER_SETTINGS
-from deepsad.fit_cli import detector_params
 from deepsad.methods import make_detector
 
 #: what the CLI sets from its run options (--seed, --device, progress, --contamination)

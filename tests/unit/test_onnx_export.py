@@ -190,7 +190,7 @@ def test_missing_onnx_says_how_to_install(single, tmp_path, monkeypatch):
 def test_importing_deepsad_and_the_export_command_imports_neither_onnx_nor_torch():
     # the command module is imported by `deepsad --help`, which must stay light
     code = (
-        "import sys, deepsad, deepsad.export_cli\n"
+        "import sys, deepsad, deepsad.cli.export\n"
         "print([m for m in ('onnx', 'onnxruntime', 'onnxscript', 'torch') if m in sys.modules])\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

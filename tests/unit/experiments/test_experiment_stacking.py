@@ -109,7 +109,7 @@ def test_bfloat16_tasks_are_not_stacked():
 
 
 def test_stack_option_is_on_the_command_line():
-    from deepsad.experiments_cli import build_parser
+    from deepsad.cli import build_parser
 
     args = build_parser().parse_args(["experiment", "run", "table6", "--stack", "10"])
     assert args.stack == 10

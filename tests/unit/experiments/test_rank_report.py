@@ -11,6 +11,7 @@ import math
 import pandas as pd
 import pytest
 
+from deepsad.cli import main as cli_main
 from deepsad.errors import InvalidInputError
 from deepsad.experiments.rank_report import (
     combine_rows,
@@ -20,7 +21,6 @@ from deepsad.experiments.rank_report import (
     write_rank_report,
 )
 from deepsad.experiments.store import ResultStore
-from deepsad.experiments_cli import main as cli_main
 
 # mean AUC per (dataset, method) of the clean scenario; deepsad best everywhere, iforest worst
 CLEAN = {

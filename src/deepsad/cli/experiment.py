@@ -7,8 +7,7 @@ runs and task counts), ``export`` (results to CSV or Parquet), ``report`` (the
 paper's tables, optionally figures) and ``rank`` (average ranks, Friedman / Nemenyi tests and
 critical-difference diagrams over many datasets, per scenario).
 
-``add_experiment_commands`` registers them on the ``deepsad`` parser;
-``python -m deepsad.experiments_cli experiment ...`` runs them on their own.
+``add_experiment_commands`` registers them on the ``deepsad`` parser (:mod:`deepsad.cli`).
 """
 
 from __future__ import annotations
@@ -23,8 +22,6 @@ from typing import Any
 
 from deepsad.errors import DeepSADError, InvalidInputError
 
-#: Exit status for a user error, as in :mod:`deepsad.cli`.
-EXIT_USER_ERROR = 2
 #: Exit status when some tasks failed (their errors are in the results file).
 EXIT_TASKS_FAILED = 1
 #: Exit status after Ctrl-C (128 + SIGINT); after SIGTERM it is 128 + SIGTERM (143), as in the shell.
@@ -385,37 +382,3 @@ def cmd_rank(args: argparse.Namespace) -> int:
     elif figures:
         print(f"wrote{figures}", file=sys.stderr)
     return 0
-
-
-# --- standalone ------------------------------------------------------------------------
-
-def build_parser() -> argparse.ArgumentParser:
-    """A parser with only the ``experiment`` command (for ``python -m deepsad.experiments_cli``)."""
-    parser = argparse.ArgumentParser(prog="deepsad", description="Run the paper's experiments.")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands.required = True
-    add_experiment_commands(commands)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``experiment`` commands on their own; returns the exit status."""
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose > 1 else logging.INFO if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
-    try:
-        return int(args.func(args) or 0)
-    except DeepSADError as error:
-        message = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        print(f"deepsad: error: {message}", file=sys.stderr)
-        return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        print("deepsad: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
