@@ -66,7 +66,8 @@ def main() -> None:
     rows = []
     aucs = {}
     with tempfile.TemporaryDirectory() as folder:
-        # warm-up, untimed: loads MNIST into the runner's cache and pays torch's first-fit costs
+        # warm-up, untimed: pays torch's first-fit costs and warms the OS file cache for MNIST
+        # (each worker of a run below loads MNIST once, into the caches it keeps for that run)
         run_experiment(column_config(args.normal_classes[:1], 1, 1), Path(folder) / "warm-up.sqlite",
                        SerialExecutor(threads=args.threads), data_root=args.data_root, progress=False)
         threads_each = max(1, args.threads // max(1, args.workers))
