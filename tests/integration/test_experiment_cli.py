@@ -206,11 +206,9 @@ def test_kill_9_then_ctrl_c_then_rerun_loses_and_duplicates_nothing(tmp_path, od
 
 def test_table6_quick_profile_runs_and_reports(tmp_path, odds, capsys):
     results = tmp_path / "table6.sqlite"
-    started = time.perf_counter()
     code, out, err = run(capsys, "experiment", "run", "table6", "--profile", "quick", "--executor", "serial",
                          "--threads-per-worker", "1", "--results", str(results), "--data-root", str(odds),
                          "--no-progress")
-    elapsed = time.perf_counter() - started
     assert code == 0, err
     assert "48 tasks; 0 already done, 48 run now (48 done, 0 failed)" in out
     frame = read_results(results)
@@ -221,7 +219,6 @@ def test_table6_quick_profile_runs_and_reports(tmp_path, odds, capsys):
     means = frame.groupby("method")["auc"].mean()
     assert (means > 0.75).all(), means  # the benchmarks are easy; catches a broken pipeline
     assert set(frame.loc[frame["method"] == "deepsad", "ae_cache"]) == {"hit-memory"}  # Deep SVDD pretrained it
-    assert elapsed < 240
 
     report = tmp_path / "table6.md"
     code, out, err = run(capsys, "experiment", "report", str(results), "--out", str(report))

@@ -3,6 +3,8 @@ only when asked."""
 
 from __future__ import annotations
 
+import ctypes
+import json
 import os
 import platform
 import subprocess
@@ -23,38 +25,58 @@ def fresh_state(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 #: Run in a child process: the settings cannot be undone, so applying them here would
-#: leave malloc changed for every later test of the session.
-_PAGE_FAULT_CHECK = """
-import resource, sys
+#: leave malloc changed for every later test of the session. glibc's own statistics
+#: (mallinfo2) say where a block came from and where it went when freed: a 5 MiB block
+#: (the MNIST first feature map's size) is above glibc's default mmap threshold, so by
+#: default it is mapped for itself and unmapped when freed; kept, it comes from the heap
+#: and stays there, free for the next step.
+_FREED_BLOCK_CHECK = """
+import ctypes, json
 import torch
 from deepsad.training import keep_freed_memory
 
-def minor_faults_of_repeated_allocations():
-    # ten "steps", each with six live 5 MiB activations (the MNIST first feature map's
-    # size): with glibc's default thresholds the 30 MiB freed at the top of the heap
-    # after each step go back to the kernel, and every step faults its pages in again
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    for _ in range(10):
-        blocks = [torch.empty(5 * 1024 * 1024 // 4) for _ in range(6)]
-        for block in blocks:
-            block.fill_(1.0)  # touch every page
-        del blocks, block
-    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+class Mallinfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in
+                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
 
-assert keep_freed_memory() is True
-minor_faults_of_repeated_allocations()  # the first blocks may still need fresh pages
-print(minor_faults_of_repeated_allocations())
+libc = ctypes.CDLL(None)
+libc.mallinfo2.restype = Mallinfo2
+applied = keep_freed_memory()
+before = libc.mallinfo2()
+block = torch.empty(5 * 1024 * 1024 // 4)
+block.fill_(1.0)
+during = libc.mallinfo2()
+del block
+after = libc.mallinfo2()
+print(json.dumps({"applied": applied, "mapped": during.hblkhd - before.hblkhd,
+                  "kept_free": after.fordblks - during.fordblks}))
 """
 
 
-@pytest.mark.skipif(not GLIBC, reason="the settings exist only in glibc's malloc")
-def test_freed_blocks_are_reused_without_page_faults() -> None:
+def _has_mallinfo2() -> bool:
+    try:
+        ctypes.CDLL(None).mallinfo2  # glibc >= 2.33
+    except (OSError, AttributeError):
+        return False
+    return True
+
+
+@pytest.mark.skipif(not GLIBC or not _has_mallinfo2(), reason="the settings exist only in glibc's malloc")
+@pytest.mark.parametrize("keep", [True, False])
+def test_a_freed_activation_sized_block_stays_in_the_heap_only_when_asked(keep: bool) -> None:
     env = {k: v for k, v in os.environ.items() if k != allocator.ENVIRONMENT_VARIABLE}
-    child = subprocess.run([sys.executable, "-c", _PAGE_FAULT_CHECK], env=env, capture_output=True, text=True,
+    if not keep:
+        env[allocator.ENVIRONMENT_VARIABLE] = "0"  # the control: glibc's defaults
+    child = subprocess.run([sys.executable, "-c", _FREED_BLOCK_CHECK], env=env, capture_output=True, text=True,
                            timeout=300, check=False)
     assert child.returncode == 0, child.stderr
-    # 10 x 30 MiB of fresh pages would be up to ~77,000 faults; reused blocks need none
-    assert int(child.stdout.split()[-1]) < 1000
+    block = 5 * 1024 * 1024
+    result = json.loads(child.stdout.splitlines()[-1])
+    assert result["applied"] is keep
+    if keep:  # from the heap, and back to the heap
+        assert result["mapped"] < block <= result["kept_free"], result
+    else:  # mapped for itself, and unmapped
+        assert result["kept_free"] < block <= result["mapped"], result
 
 
 @pytest.mark.parametrize("value", ["0", "false", "OFF", " no "])
