@@ -10,12 +10,12 @@ from deepsad import DeepSAD, DeepSVDD
 from deepsad.data import load_odds
 from deepsad.data.scenarios import sample_odds_scenario
 
+from helpers import require_file
+
 
 @pytest.fixture(scope="module")
 def cardio_split(data_root):
-    path = data_root / "odds" / "cardio.mat"
-    if not path.exists():
-        pytest.skip(f"real data file not found: {path} (set DEEPSAD_DATA to the data root)")
+    require_file(data_root / "odds" / "cardio.mat")
     X, truth = load_odds("cardio", data_root)
     draw = sample_odds_scenario(truth, gamma_l=0.01, rng=np.random.default_rng(0), seed=0)
     return X[draw.train_indices], draw.train_semi_labels, X[draw.test_indices], draw.test_ground_truth

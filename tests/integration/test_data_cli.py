@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,18 +11,7 @@ import pytest
 from deepsad.cli import main
 from deepsad.data import registry
 
-
-def _root_require_file():
-    # the root conftest's helper, loaded by path: with several conftest.py files in the tree,
-    # "from conftest import ..." picks whichever pytest imported last
-    path = Path(__file__).resolve().parents[1] / "conftest.py"
-    spec = importlib.util.spec_from_file_location("_deepsad_tests_root_conftest", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.require_file
-
-
-require_file = _root_require_file()
+from helpers import require_file
 
 
 @pytest.fixture(autouse=True)

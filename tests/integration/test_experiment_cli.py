@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import signal
 import sqlite3
@@ -25,16 +24,7 @@ from deepsad.experiments.config import load_config
 from deepsad.experiments.grid import expand
 from deepsad.experiments.store import ResultStore, read_results
 
-
-def _root_require_file():
-    path = Path(__file__).resolve().parents[1] / "conftest.py"
-    spec = importlib.util.spec_from_file_location("_deepsad_tests_root_conftest", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.require_file
-
-
-require_file = _root_require_file()
+from helpers import require_file
 
 
 def _wired() -> bool:

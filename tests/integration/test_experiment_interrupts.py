@@ -27,6 +27,8 @@ import pytest
 
 from deepsad.experiments.store import ResultStore, process_alive, process_start_token, read_results
 
+from helpers import require_file
+
 CONFIG = """
 experiment = "interrupts"
 datasets = ["thyroid"]
@@ -46,15 +48,10 @@ lr_milestones = []
 N_TASKS = 24
 
 
-def _require(path: Path) -> None:
-    if not path.exists():
-        pytest.skip(f"real data file not found: {path} (set DEEPSAD_DATA to the data root)")
-
-
 @pytest.fixture()
 def experiment(tmp_path: Path, data_root: Path) -> tuple[Path, Path]:
     """A small config of :data:`N_TASKS` tasks, and the data root holding its data."""
-    _require(data_root / "odds" / "thyroid.mat")
+    require_file(data_root / "odds" / "thyroid.mat")
     config = tmp_path / "interrupts.toml"
     config.write_text(CONFIG.format(seeds=", ".join(str(seed) for seed in range(N_TASKS))))
     return config, data_root

@@ -12,6 +12,8 @@ from deepsad.data.loaders import load_odds
 from deepsad.data.preprocessing import Standardizer
 from deepsad.data.scenarios import sample_odds_scenario
 
+from helpers import require_file
+
 
 @dataclass(frozen=True)
 class OddsSplit:
@@ -24,9 +26,7 @@ class OddsSplit:
 
 
 def _odds_split(data_root: Path, name: str, *, gamma_l: float, seed: int) -> OddsSplit:
-    path = data_root / "odds" / f"{name}.mat"
-    if not path.exists():
-        pytest.skip(f"real data file not found: {path} (set DEEPSAD_DATA to the data root)")
+    require_file(data_root / "odds" / f"{name}.mat")
     X, y = load_odds(name, data_root)
     draw = sample_odds_scenario(y, gamma_l=gamma_l, gamma_p=0.0, rng=np.random.default_rng(seed), seed=seed)
     scaler = Standardizer().fit(X[draw.train_indices])

@@ -15,6 +15,8 @@ from deepsad.data import load_odds
 from deepsad.data.scenarios import sample_odds_scenario
 from deepsad.errors import InvalidInputError
 
+from helpers import require_file
+
 # few epochs (at a 10x learning rate) keep the file fast on a shared CPU; the schedule drops the rate like the paper's
 FAST = {"epochs": 8, "lr": 1e-3, "lr_milestones": (5,), "batch_size": 50, "device": "cpu"}
 
@@ -178,9 +180,7 @@ def test_unknown_shallow_method_lists_the_valid_names(data):
 # ---------------------------------------------------------------------------- real data
 @pytest.fixture(scope="module")
 def thyroid(data_root):
-    path = data_root / "odds" / "thyroid.mat"
-    if not path.exists():
-        pytest.skip(f"real data file not found: {path} (set DEEPSAD_DATA to the data root)")
+    require_file(data_root / "odds" / "thyroid.mat")
     X, truth = load_odds("thyroid", data_root)
     draw = sample_odds_scenario(truth, gamma_l=0.01, rng=np.random.default_rng(0), seed=0)
     return (

@@ -19,6 +19,8 @@ from deepsad.baselines.devnet import AUTO_Z_THRESHOLD, deviation_loss
 from deepsad.errors import InvalidInputError
 from deepsad.methods import detector_class, make_detector, method_names, uses_labels
 
+from helpers import semi_label_expected_failures
+
 # a short schedule for the synthetic tests (the paper's 50 x 20 batches of 512 is for real data)
 FAST = {"epochs": 5, "batches_per_epoch": 10, "batch_size": 64, "device": "cpu"}
 
@@ -195,34 +197,10 @@ class _FirstRowAnomalyDevNet(DevNet):
         return super().fit(X, y)
 
 
-# checks that fit with y drawn from class labels (0..2, strings): DevNet's y is semi-labels
-_SEMI_LABEL_REASON = "y holds semi-labels -1/0/+1; scikit-learn passes other class labels"
-_CHECKS_FEEDING_CLASS_LABELS = [
-    "check_classifier_data_not_an_array",
-    "check_dict_unchanged",
-    "check_dont_overwrite_parameters",
-    "check_dtype_object",
-    "check_estimators_dtypes",
-    "check_estimators_fit_returns_self",
-    "check_estimators_overwrite_params",
-    "check_f_contiguous_array_estimator",
-    "check_fit2d_1feature",
-    "check_fit2d_predict1d",
-    "check_fit_score_takes_y",
-    "check_methods_sample_order_invariance",
-    "check_n_features_in_after_fitting",
-    "check_positive_only_tag_during_fit",
-    "check_readonly_memmap_input",
-]
-_EXPECTED_FAILURES = {
-    **dict.fromkeys(_CHECKS_FEEDING_CLASS_LABELS, _SEMI_LABEL_REASON),
-    "check_methods_subset_invariance": "float32 GEMM rounding depends on batch size (~2e-7; the check allows 1e-7)",
-}
-
-
 @parametrize_with_checks(
     [_FirstRowAnomalyDevNet(epochs=4, batches_per_epoch=10, batch_size=32, n_reference=500, random_state=0)],
-    expected_failed_checks=lambda est: _EXPECTED_FAILURES,
+    # y holds semi-labels: the checks feeding class labels fail by design
+    expected_failed_checks=lambda est: semi_label_expected_failures(),
 )
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)

@@ -40,6 +40,8 @@ from deepsad.baselines import (
 from deepsad.methods import detector_class, method_names
 from deepsad.training import limited_threads
 
+from helpers import CHECKS_FEEDING_CLASS_LABELS, FLOAT32_REASON, SEMI_LABEL_REASON
+
 HAS_CVXOPT = importlib.util.find_spec("cvxopt") is not None  # SSAD's solver: the optional "ssad" extra
 
 _DEEP = dict(device="cpu", random_state=0)
@@ -71,9 +73,7 @@ def _one_thread():
 
 
 # ----------------------------------------------------------------------------- reasons
-SEMI_LABEL_REASON = "y holds semi-labels -1/0/+1; scikit-learn passes other class labels"
 NEEDS_ANOMALY_REASON = "needs a labeled anomaly (y == -1); scikit-learn fits without labels"
-FLOAT32_REASON = "float32 GEMM rounding depends on batch size (differences ~2e-7, the check allows 1e-7)"
 
 #: what the refusals say (InvalidInputError messages of deepsad.validation and the methods)
 _REFUSAL_MESSAGE = {
@@ -81,25 +81,6 @@ _REFUSAL_MESSAGE = {
     NEEDS_ANOMALY_REASON: re.compile(r"needs (at least one )?labeled anomal"),
 }
 
-#: checks that fit with ``y`` drawn from class labels (0..2, strings)
-CHECKS_FEEDING_CLASS_LABELS = [
-    "check_classifier_data_not_an_array",
-    "check_dict_unchanged",
-    "check_dont_overwrite_parameters",
-    "check_dtype_object",
-    "check_estimators_dtypes",
-    "check_estimators_fit_returns_self",
-    "check_estimators_overwrite_params",
-    "check_f_contiguous_array_estimator",
-    "check_fit2d_1feature",
-    "check_fit2d_predict1d",
-    "check_fit_score_takes_y",
-    "check_methods_sample_order_invariance",
-    "check_methods_subset_invariance",
-    "check_n_features_in_after_fitting",
-    "check_positive_only_tag_during_fit",
-    "check_readonly_memmap_input",
-]
 #: checks that fit with ``y=None`` (all unlabeled)
 CHECKS_FITTING_WITHOUT_LABELS = [
     "check_estimators_nan_inf",

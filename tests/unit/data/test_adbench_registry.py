@@ -12,6 +12,8 @@ from deepsad import data as D
 from deepsad.data import registry
 from deepsad.errors import DataFileError
 
+from helpers import require_file
+
 ODDS = ("arrhythmia", "cardio", "satellite", "satimage-2", "shuttle", "thyroid")
 COMMIT = "3dac8221081e190f157d78e93bfa8867f90d0965"
 
@@ -46,16 +48,16 @@ def test_31_builtin_sets_with_pinned_urls_and_checksums():
     assert {f"adbench-{n}" for n in ODDS if n != "arrhythmia"} <= set(by_name)
 
 
-def test_checksums_match_the_stored_files(data_root, real_file):
-    folder = real_file(data_root / "adbench")
+def test_checksums_match_the_stored_files(data_root):
+    folder = require_file(data_root / "adbench")
     for info in _adbench():
         path = folder / info.files[0].path
         if path.is_file() and path.stat().st_size < 5_000_000:  # the small ones: quick enough
             assert hashlib.sha256(path.read_bytes()).hexdigest() == info.files[0].sha256, info.name
 
 
-def test_load_a_real_file(data_root, real_file):
-    real_file(data_root / "adbench" / "WDBC.npz")
+def test_load_a_real_file(data_root):
+    require_file(data_root / "adbench" / "WDBC.npz")
     table = D.load_table("adbench-wdbc", data_root)
     assert table.X.shape == (367, 30) and table.X.dtype == np.float64
     assert table.labels is None and int(table.ground_truth.sum()) == 10

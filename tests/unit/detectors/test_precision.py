@@ -14,6 +14,8 @@ from deepsad.errors import InvalidInputError
 from deepsad.experiments.runner import autoencoder_settings
 from deepsad.training import OptimizerConfig, train, training_autocast
 
+from helpers import require_file
+
 FAST = dict(pretrain=True, n_networks=1, epochs=3, pretrain_epochs=3, batch_size=64, lr_milestones=(2,), pretrain_lr_milestones=(2,), device="cpu")
 
 
@@ -82,8 +84,8 @@ def test_fit_stacked_refuses_bfloat16_by_name():
         fit_stacked(estimators, list(datasets), list(labels))
 
 
-def test_bfloat16_lenet_on_real_mnist_ranks_like_float32(data_root, real_file):
-    real_file(data_root / "mnist" / "train-images-idx3-ubyte.gz")
+def test_bfloat16_lenet_on_real_mnist_ranks_like_float32(data_root):
+    require_file(data_root / "mnist" / "train-images-idx3-ubyte.gz")
     X_train, c_train = load_images("mnist", "train", data_root)
     X_test, c_test = load_images("mnist", "test", data_root)
     draw = sample_image_scenario(c_train, c_test, normal_classes=[0], known_anomaly_classes=[1], gamma_l=0.05,

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import multiprocessing
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -15,16 +13,7 @@ from deepsad.experiments.executors import LocalExecutor, SerialExecutor, default
 from deepsad.experiments.runner import run_experiment
 from deepsad.experiments.store import ResultStore, read_results
 
-
-def _root_require_file():
-    path = Path(__file__).resolve().parents[2] / "conftest.py"
-    spec = importlib.util.spec_from_file_location("_deepsad_tests_root_conftest", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.require_file
-
-
-require_file = _root_require_file()
+from helpers import require_file
 
 
 def small_config():

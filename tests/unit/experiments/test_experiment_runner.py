@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
@@ -14,16 +11,7 @@ from deepsad.experiments.config import config_from_dict
 from deepsad.experiments.grid import expand, group_tasks
 from deepsad.experiments.runner import RunContext, prepare_data, run_group
 
-
-def _root_require_file():
-    path = Path(__file__).resolve().parents[2] / "conftest.py"
-    spec = importlib.util.spec_from_file_location("_deepsad_tests_root_conftest", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.require_file
-
-
-require_file = _root_require_file()
+from helpers import require_file
 
 SCHEDULE = {"epochs": 2, "lr_milestones": [], "device": "cpu", "batch_size": 100}
 #: the paper's recipe (deepsad's tabular defaults do not pretrain): these tests exercise the autoencoder cache

@@ -13,6 +13,8 @@ from deepsad.experiments.runner import run_experiment
 from deepsad.experiments.stacking import execution_units, stack_key
 from deepsad.experiments.store import read_results
 
+from helpers import require_file
+
 
 #: the paper's recipe (deepsad's tabular defaults do not pretrain): these tests exercise the autoencoder cache
 PRETRAINED = {"pretrain": True, "n_networks": 1}
@@ -36,9 +38,9 @@ def stacking_config(methods=None):
 
 
 @pytest.fixture(scope="module")
-def odds(data_root, real_file):
+def odds(data_root):
     for name in ("thyroid", "cardio"):
-        real_file(data_root / "odds" / f"{name}.mat")
+        require_file(data_root / "odds" / f"{name}.mat")
     return data_root
 
 

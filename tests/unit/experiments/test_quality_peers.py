@@ -8,7 +8,6 @@ resume. Only the last test needs DeepOD; the others replace it by a stand-in.
 from __future__ import annotations
 
 import csv
-import importlib.util
 import sys
 import types
 from pathlib import Path
@@ -22,28 +21,19 @@ from deepsad.experiments.grid import expand
 from deepsad.experiments.rank_report import read_extra_rows, scenario_labels
 from deepsad.experiments.runner import RunContext, run_group
 
-BENCHMARKS = Path(__file__).resolve().parents[3] / "benchmarks"
+from helpers import benchmark_script, require_file
 
 
 @pytest.fixture(scope="module")
 def qp():
     """The script as a module (the benchmarks folder is not a package)."""
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        spec = importlib.util.spec_from_file_location("quality_peers", BENCHMARKS / "quality_peers.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["quality_peers"] = module
-        spec.loader.exec_module(module)
+    with benchmark_script("quality_peers") as module:
         yield module
-    finally:
-        sys.modules.pop("quality_peers", None)
-        sys.path.remove(str(BENCHMARKS))
 
 
 def need(data_root: Path, *relative: str) -> None:
     for name in relative:
-        if not (data_root / name).exists():
-            pytest.skip(f"real data file not found: {data_root / name} (set DEEPSAD_DATA to the data root)")
+        require_file(data_root / name)
 
 
 # --- the task list and the data: no DeepOD needed ------------------------------------------

@@ -3,9 +3,7 @@ per-method training caps and seed subsets -- validation, expansion, hashes and s
 
 from __future__ import annotations
 
-import importlib.util
 import sqlite3
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,16 +15,7 @@ from deepsad.experiments.grid import expand, group_tasks
 from deepsad.experiments.runner import PreparedData, RunContext, cap_training_set, prepare_data, run_group
 from deepsad.experiments.store import ResultStore, read_results
 
-
-def _root_require_file():
-    path = Path(__file__).resolve().parents[2] / "conftest.py"
-    spec = importlib.util.spec_from_file_location("_deepsad_tests_root_conftest", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.require_file
-
-
-require_file = _root_require_file()
+from helpers import require_file
 
 
 def base(**overrides) -> dict:
