@@ -7,7 +7,8 @@ pytest imported last.
 
 * real data: :func:`data_root` and :func:`require_file` (skip, naming the path, when a
   file is absent);
-* the ``benchmarks/`` scripts, which are not a package: :func:`benchmark_script`;
+* the scripts of ``benchmarks/`` and ``scripts/``, which are not packages:
+  :func:`load_script`, :func:`benchmark_script`;
 * scikit-learn's estimator checks: the checks that Deep SAD's semi-label ``y`` refuses
   by design, and why (used by every module that runs those checks).
 """
@@ -53,15 +54,45 @@ def require_file(path: Path) -> Path:
     return path
 
 
-# ----------------------------------------------------------------------------- benchmark scripts
+# ----------------------------------------------------------------------------- scripts
+def load_script(path: Path, name: str) -> ModuleType:
+    """Import the script at ``path`` (``benchmarks/`` and ``scripts/`` are not packages) as ``name``.
+
+    The module is registered in ``sys.modules`` under ``name`` before it runs: dataclasses
+    resolve their annotations, and pickle finds functions, through it.
+
+    Parameters
+    ----------
+    path : Path
+        The script's file.
+    name : str
+        The module name to give it.
+
+    Returns
+    -------
+    ModuleType
+        The executed script.
+    """
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise FileNotFoundError(f"no script {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    return module
+
+
 @contextmanager
 def benchmark_script(name: str) -> Iterator[ModuleType]:
     """``benchmarks/<name>.py`` imported as the module ``name``, for the duration of the block.
 
-    The script is registered in ``sys.modules`` and its folder is on ``sys.path`` while the
-    block runs, so that its functions pickle by module name into spawned worker processes
-    (which import it again) and so that it can import its sibling scripts. Both are undone
-    afterwards.
+    While the block runs, the benchmarks folder is on ``sys.path`` too, so that the script
+    can import its sibling scripts and spawned worker processes can import it again by
+    name. Both are undone afterwards.
 
     Parameters
     ----------
@@ -73,17 +104,10 @@ def benchmark_script(name: str) -> Iterator[ModuleType]:
     ModuleType
         The executed script.
     """
-    path = BENCHMARKS / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise FileNotFoundError(f"no benchmark script {path}")
     folder = str(BENCHMARKS)
     sys.path.insert(0, folder)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
     try:
-        spec.loader.exec_module(module)
-        yield module
+        yield load_script(BENCHMARKS / f"{name}.py", name)
     finally:
         sys.modules.pop(name, None)
         sys.path.remove(folder)

@@ -7,27 +7,14 @@ are known.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from helpers import REPO_ROOT, load_script
 
-
-def _load_checker():
-    path = REPO_ROOT / "scripts" / "check_architecture.py"
-    spec = importlib.util.spec_from_file_location("deepsad_check_architecture", path)
-    module = importlib.util.module_from_spec(spec)
-    # dataclasses resolve annotations through sys.modules
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-checker = _load_checker()
+checker = load_script(REPO_ROOT / "scripts" / "check_architecture.py", "deepsad_check_architecture")
 
 
 def _package(root: Path, files: dict[str, str]) -> Path:
