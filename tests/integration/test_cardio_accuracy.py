@@ -12,6 +12,8 @@ from deepsad.data.scenarios import sample_odds_scenario
 
 from helpers import require_file
 
+pytestmark = pytest.mark.slow  # real data, hundreds of epochs per test
+
 
 @pytest.fixture(scope="module")
 def cardio_split(data_root):

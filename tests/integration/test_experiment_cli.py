@@ -141,6 +141,7 @@ def _wait_for_rows(process: subprocess.Popen, results: Path, at_least: int, time
     pytest.fail(f"no {at_least} rows after {timeout} s")
 
 
+@pytest.mark.slow
 def test_kill_9_then_ctrl_c_then_rerun_loses_and_duplicates_nothing(tmp_path, odds, capsys):
     config = tmp_path / "crash.toml"
     config.write_text(CRASH_CONFIG)
@@ -194,6 +195,7 @@ def test_kill_9_then_ctrl_c_then_rerun_loses_and_duplicates_nothing(tmp_path, od
 # --------------------------------------------------------------------------- Table 6 quick
 
 
+@pytest.mark.slow
 def test_table6_quick_profile_runs_and_reports(tmp_path, odds, capsys):
     results = tmp_path / "table6.sqlite"
     code, out, err = run(capsys, "experiment", "run", "table6", "--profile", "quick", "--executor", "serial",

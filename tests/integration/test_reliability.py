@@ -28,12 +28,21 @@ def test_the_table_has_at_least_70_distinct_kinds_in_every_category():
     assert set(per_category) == set(rc.CATEGORIES)
 
 
-@pytest.mark.parametrize(
-    "case",
-    [pytest.param(case, id=case.id,
-                  marks=[pytest.mark.xfail(reason=case.xfail, strict=True)] if case.xfail else [])
-     for case in rc.CASES],
-)
+#: cases that interrupt a running ``deepsad fit`` in a child process: each waits for the child
+#: to import torch and start training, so they stay out of the quick loop
+SLOW_CASES = frozenset({"signal-sigint-fit", "signal-sigterm-fit"})
+
+
+def _marks(case: rc.Case) -> list:
+    marks = [pytest.mark.xfail(reason=case.xfail, strict=True)] if case.xfail else []
+    return [*marks, pytest.mark.slow] if case.id in SLOW_CASES else marks
+
+
+def test_the_slow_cases_are_in_the_table():
+    assert SLOW_CASES <= {case.id for case in rc.CASES}
+
+
+@pytest.mark.parametrize("case", [pytest.param(case, id=case.id, marks=_marks(case)) for case in rc.CASES])
 def test_case(case: rc.Case, shared: rc.Shared, tmp_path, caplog):
     with caplog.at_level(logging.ERROR):  # the library's warnings are not the outcome under test
         observed = rc.run_case(case, tmp_path, shared)

@@ -253,6 +253,7 @@ def test_scoring_before_fit_is_refused(data):
         dpyod.DeepSAD().decision_function(data[1])
 
 
+@pytest.mark.slow
 def test_importing_deepsad_does_not_import_pyod():
     code = (
         "import sys, deepsad, deepsad.detectors, deepsad.baselines\n"

@@ -29,6 +29,12 @@ def make(name: str, **extra):
     return SHALLOW_METHODS[name](**{**FAST[name], **extra})
 
 
+#: the methods, with SSAD's exact QP (seconds per fit) left out of the quick loop where a
+#: test fits it several times
+METHODS_SSAD_SLOW = [pytest.param(name, marks=pytest.mark.slow) if name == "ssad" else name
+                     for name in sorted(SHALLOW_METHODS)]
+
+
 def test_registry_names_are_stable():
     assert SHALLOW_METHODS == {"ocsvm": OCSVM, "iforest": IsolationForestDetector, "kde": KDEDetector, "ssad": SSAD}
 
@@ -52,7 +58,7 @@ def test_sklearn_conventions(name, blobs):
         est.anomaly_score(blobs[0])
 
 
-@pytest.mark.parametrize("name", sorted(SHALLOW_METHODS))
+@pytest.mark.parametrize("name", METHODS_SSAD_SLOW)
 def test_score_conventions_and_threshold(name, blobs):
     X, y = blobs
     est = make(name, contamination=0.05).fit(X, y)
@@ -124,7 +130,7 @@ def test_bad_hyperparameters_name_parameter_and_value(name, params, param_name, 
     assert repr(next(iter(params.values())))[:3] in str(info.value)
 
 
-@pytest.mark.parametrize("name", sorted(SHALLOW_METHODS))
+@pytest.mark.parametrize("name", METHODS_SSAD_SLOW)
 def test_export_import_state_round_trip(name, blobs):
     X, y = blobs
     est = make(name, contamination=0.1).fit(X, y)
@@ -175,6 +181,7 @@ FLOORS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("name", "dataset"), sorted(FLOORS))
 def test_auc_floor_on_odds(name, dataset, odds_split):
     params, floor = FLOORS[(name, dataset)]
@@ -185,7 +192,7 @@ def test_auc_floor_on_odds(name, dataset, odds_split):
     assert 1.0 - auc < floor  # a sign flip would fail
 
 
-@pytest.mark.parametrize("name", sorted(SHALLOW_METHODS))
+@pytest.mark.parametrize("name", METHODS_SSAD_SLOW)
 def test_standardize_uses_training_statistics_and_survives_saving(name, blobs, tmp_path):
     X, y = blobs
     X = X * np.arange(1, X.shape[1] + 1) + 5.0  # features on different scales and offsets

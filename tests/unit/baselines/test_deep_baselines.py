@@ -197,6 +197,7 @@ def thyroid(data_root):
 _REAL = {"epochs": 30, "lr_milestones": (20,), "standardize": True, "device": "cpu"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("make", "floor"),
     [
@@ -212,6 +213,7 @@ def test_auc_floor_on_thyroid(thyroid, make, floor):
     assert roc_auc_score(truth, est.anomaly_score(X_test)) >= floor
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["cae", "supervised"])
 def test_small_mlp_baselines_train_on_one_thread_under_tuned_threads(data, monkeypatch, name):
     import importlib

@@ -165,6 +165,7 @@ def test_registered_as_devnet():
 
 
 # ---------------------------------------------------------------------------- real data
+@pytest.mark.slow
 def test_cardio_auc_floor(cardio):
     """One split of cardio (seed 0, gamma_l = .01, 10 labeled anomalies), the paper's schedule.
 

@@ -51,6 +51,7 @@ def test_the_memo_declines_a_matrix_over_its_budget():
         OCSVM().fit(np.random.default_rng(0).normal(size=(20, 2)), gram_memo={})
 
 
+@pytest.mark.slow
 def test_ocsvm_with_the_memo_is_the_plain_fit(thyroid):
     X, y = thyroid.X_train, thyroid.semi_labels
     memo = GramMemo()

@@ -110,6 +110,7 @@ def test_a_one_class_selection_set_falls_back_to_stated_defaults(cardio):
         select_hyperparameters(OCSVM, PAPER_OCSVM_GRID, X, None, X, np.zeros(200, dtype=int), protocol=PROTOCOL_VALIDATION)
 
 
+@pytest.mark.slow
 def test_failed_candidates_are_recorded_or_raised(blobs):
     X, y = blobs
     truth = (y == -1).astype(int)
@@ -133,6 +134,7 @@ def test_bad_arguments(blobs):
         paper_test_subset(truth, fraction=1.5)
 
 
+@pytest.mark.slow
 def test_paper_protocol_end_to_end_on_cardio(cardio):
     split = paper_test_subset(cardio.y_test, fraction=0.1, random_state=0)
     X_select, y_select = cardio.X_test[split.select_indices], cardio.y_test[split.select_indices]
@@ -146,6 +148,7 @@ def test_paper_protocol_end_to_end_on_cardio(cardio):
     assert scores.shape == (cardio.y_test.size,)
 
 
+@pytest.mark.slow
 def test_validation_protocol_end_to_end_on_cardio(odds_split):
     data = odds_split("cardio", gamma_l=0.05, seed=0)
     split = validation_split(data.semi_labels, validation_fraction=0.2, random_state=0)

@@ -13,6 +13,7 @@ from deepsad.baselines.kernels import rbf_kernel
 from deepsad.errors import InvalidInputError, TrainingError
 
 
+@pytest.mark.slow
 def test_without_labels_ssad_ranks_like_sklearn_ocsvm(cardio):
     # no labels: the dual is the OC-SVM's with Cu = 1 / (nu n)
     X, n, nu, gamma = cardio.X_train, cardio.X_train.shape[0], 0.1, 2.0**-5
@@ -25,6 +26,7 @@ def test_without_labels_ssad_ranks_like_sklearn_ocsvm(cardio):
     assert ssad.margin_ == 0.0
 
 
+@pytest.mark.slow
 def test_labels_improve_auc_on_cardio(odds_split):
     split = odds_split("cardio", gamma_l=0.05, seed=0)
     assert (split.semi_labels == -1).sum() > 0
@@ -77,6 +79,7 @@ def test_anomaly_score_is_the_negative_decision_function(blobs):
     assert scores[y == -1].min() > np.median(scores[y == 0])
 
 
+@pytest.mark.slow
 def test_working_set_path_is_the_exact_solution(cardio):
     X, y, gamma = cardio.X_train, cardio.semi_labels, 2.0**-5
     exact = SSAD(gamma=gamma).fit(X, y)
@@ -95,6 +98,7 @@ def test_working_set_refuses_more_support_vectors_than_it_can_hold(cardio):
         SSAD(gamma=4.0, max_exact_samples=100, random_state=0).fit(cardio.X_train, cardio.semi_labels)
 
 
+@pytest.mark.slow
 def test_nystroem_path_agrees_in_ranking_with_exact_solution(cardio):
     X, y, gamma = cardio.X_train, cardio.semi_labels, 2.0**-5
     exact = SSAD(gamma=gamma).fit(X, y)

@@ -261,6 +261,7 @@ def test_bad_parameters_are_refused(data, params, match):
 _REAL = {"epochs": 30, "lr": 3e-4, "lr_milestones": (20,), "device": "cpu"}
 
 
+@pytest.mark.slow
 def test_auc_floor_on_thyroid(odds_split):
     aucs = []
     for seed in (0, 1, 2):

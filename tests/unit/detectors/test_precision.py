@@ -84,6 +84,7 @@ def test_fit_stacked_refuses_bfloat16_by_name():
         fit_stacked(estimators, list(datasets), list(labels))
 
 
+@pytest.mark.slow
 def test_bfloat16_lenet_on_real_mnist_ranks_like_float32(data_root):
     require_file(data_root / "mnist" / "train-images-idx3-ubyte.gz")
     X_train, c_train = load_images("mnist", "train", data_root)

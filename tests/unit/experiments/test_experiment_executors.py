@@ -48,6 +48,7 @@ def serial(odds, tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_interrupt_stops_a_local_pool_cleanly(odds, serial, tmp_path):
     """Ctrl-C arrives as KeyboardInterrupt in the driver: the pool is stopped, saved rows stay."""
     executor = LocalExecutor(workers=2, threads_per_worker=1)
@@ -74,6 +75,7 @@ def test_interrupt_stops_a_local_pool_cleanly(odds, serial, tmp_path):
     assert outcome(path) == outcome(serial)  # the pool's rows equal a serial run's
 
 
+@pytest.mark.slow
 def test_ray_gives_the_same_rows_as_serial(odds, serial, tmp_path):
     pytest.importorskip("ray")
     from deepsad.experiments.executors import RayExecutor

@@ -61,6 +61,7 @@ def _has_mallinfo2() -> bool:
     return True
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not GLIBC or not _has_mallinfo2(), reason="the settings exist only in glibc's malloc")
 @pytest.mark.parametrize("keep", [True, False])
 def test_a_freed_activation_sized_block_stays_in_the_heap_only_when_asked(keep: bool) -> None:
