@@ -140,7 +140,16 @@ def rank_command(args: argparse.Namespace) -> list[str]:
 # --------------------------------------------------------------------------- the report's header
 
 
-def _caps_table(args: argparse.Namespace) -> list[str]:
+def _store_rows(args: argparse.Namespace) -> dict[str, pd.DataFrame]:
+    """Each profile's rows in its results file, read once for the whole header (profiles
+    without a file are left out)."""
+    from deepsad.experiments.store import read_results
+
+    return {profile: read_results(store_path(args.results, profile))
+            for profile in args.profiles if store_path(args.results, profile).is_file()}
+
+
+def _caps_table(args: argparse.Namespace, stored: dict[str, pd.DataFrame]) -> list[str]:
     """Per scenario and method: the cap in the rows, how many training sets it cut, seeds, done / failed,
     and the fit seconds the rows record (which, unlike the wall time, add up over resumed runs)."""
     lines = ["| scenario | method | max_train_samples | training sets capped | seeds | done | failed "
@@ -148,11 +157,8 @@ def _caps_table(args: argparse.Namespace) -> list[str]:
              "|---|---|---:|---:|---:|---:|---:|---:|"]
     for profile in args.profiles:
         frames = []
-        store = store_path(args.results, profile)
-        if store.is_file():
-            from deepsad.experiments.store import read_results
-
-            rows = read_results(store)
+        if profile in stored:
+            rows = stored[profile].copy()
             rows["capped"] = rows["sampler_summary"].map(lambda s: bool(s) and "train_cap" in json.loads(s))
             frames.append(rows)
         peer = peer_path(args.results, profile)
@@ -172,19 +178,13 @@ def _caps_table(args: argparse.Namespace) -> list[str]:
     return lines
 
 
-def _runs_table(args: argparse.Namespace) -> list[str]:
+def _runs_table(args: argparse.Namespace, stored: dict[str, pd.DataFrame]) -> list[str]:
     """Stage 1's wall time over every invocation that wrote to the stores: per profile, the
     sum over runs of first task start to last task end (idle time between resumed runs is
     not counted; a run cut short counts until its last recorded task)."""
-    from deepsad.experiments.store import read_results
-
     lines = ["Stage 1 over all invocations (from the runs recorded in the results files):", "",
              "| profile | runs | wall time of the runs |", "|---|---:|---:|"]
-    for profile in args.profiles:
-        store = store_path(args.results, profile)
-        if not store.is_file():
-            continue
-        rows = read_results(store)
+    for profile, rows in stored.items():
         started = pd.to_datetime(rows["started_at"], utc=True)
         finished = pd.to_datetime(rows["finished_at"], utc=True)
         spans = (finished.groupby(rows["run_id"]).max() - started.groupby(rows["run_id"]).min()).dt.total_seconds()
@@ -196,18 +196,14 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 600 else f"{seconds / 60:.0f} min"
 
 
-def _versions(args: argparse.Namespace) -> str:
+def _versions(args: argparse.Namespace, stored: dict[str, pd.DataFrame]) -> str:
     """The package versions the rows record (several sets where resumed runs differed)."""
     seen: list[str] = []
-    for profile in args.profiles:
-        store = store_path(args.results, profile)
-        if store.is_file():
-            from deepsad.experiments.store import read_results
-
-            for text in read_results(store)["versions"].dropna().unique():
-                described = ", ".join(f"{k} {v}" for k, v in json.loads(text).items())
-                if described not in seen:
-                    seen.append(described)
+    for rows in stored.values():
+        for text in rows["versions"].dropna().unique():
+            described = ", ".join(f"{k} {v}" for k, v in json.loads(text).items())
+            if described not in seen:
+                seen.append(described)
     text = "; ".join(seen) or "(no rows)"
     if not args.no_peer:
         text += f"; deepod {quality_peers.package_version('deepod') or 'not installed'}"
@@ -218,6 +214,7 @@ def header(args: argparse.Namespace, stages: Stages, total: float, argv: Sequenc
     """The section put above the ranking report."""
     command = shlex.join(["python", "benchmarks/quality.py", *argv])
     rank = shlex.join(["deepsad", *rank_command(args)[3:]])
+    stored = _store_rows(args)
     lines = [
         "# Tabular quality benchmark",
         "",
@@ -239,7 +236,7 @@ def header(args: argparse.Namespace, stages: Stages, total: float, argv: Sequenc
         f"Wall time of this invocation: **{total / 60:.1f} min** ({total:.0f} s). "
         "Stages resumed from earlier invocations count only what ran now.",
         "",
-        *_runs_table(args),
+        *_runs_table(args, stored),
         "",
         "| stage | wall time | |",
         "|---|---:|---|",
@@ -247,9 +244,9 @@ def header(args: argparse.Namespace, stages: Stages, total: float, argv: Sequenc
         "",
         "## Training caps and seeds recorded in the rows",
         "",
-        *_caps_table(args),
+        *_caps_table(args, stored),
         "",
-        f"Versions: {_versions(args)}; {platform.platform()}.",
+        f"Versions: {_versions(args, stored)}; {platform.platform()}.",
         "",
     ]
     return "\n".join(lines)
