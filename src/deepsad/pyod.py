@@ -40,6 +40,7 @@ Examples
 from __future__ import annotations
 
 import inspect
+import textwrap
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -214,79 +215,94 @@ class _PyODAdapter(BaseDetector):
         return np.asarray(self.detector_.anomaly_score(X), dtype=np.float64)
 
 
-class DeepSAD(_PyODAdapter):
-    """Deep SAD (Ruff et al., ICLR 2020) as a PyOD detector.
+def _adapter_docstring(summary: str, *, wrapped: str, params_shown: str, examples: str = "") -> str:
+    """The numpydoc docstring of one adapter: its own summary, the shared sections.
 
-    ``fit(X, y)`` takes PyOD's labels: 1 labeled anomaly, 0 unlabeled; the labeled
-    anomalies are pushed away from the hypersphere centre (deepsad's -1). Without labels
-    Deep SAD is the one-class Deep SVDD.
+    Every adapter has the same parameters (PyOD's ``contamination`` plus the wrapped
+    estimator's) and the same fitted attributes; only the summary, the wrapped class and
+    the parameters named as examples differ, so the sections are written once here.
 
     Parameters
     ----------
-    contamination : float in (0, 0.5] or PyThresh object, default=0.1
-        Expected fraction of anomalies; sets ``threshold_`` and ``labels_``.
-    **params
-        Every parameter of :class:`deepsad.DeepSAD` but its ``contamination``
-        (``epochs``, ``network``, ``eta``, ``random_state``, ...), with its defaults.
+    summary : str
+        The first lines of the docstring (the one-line summary and a paragraph), dedented.
+    wrapped : str
+        The dotted name of the wrapped deepsad estimator, e.g. ``"deepsad.DeepSAD"``.
+    params_shown : str
+        A few of its parameter names, shown as examples (``"``epochs``, ..."``).
+    examples : str, default=""
+        An ``Examples`` section, dedented, or nothing.
 
-    Attributes
-    ----------
-    detector_ : deepsad.DeepSAD
-        The fitted deepsad estimator (its own ``decision_function`` and ``predict``
-        follow scikit-learn's conventions, not PyOD's).
-    decision_scores_ : numpy.ndarray of shape (n_samples,)
-        Anomaly scores of the training data (higher = more anomalous).
-    threshold_ : float
-        The ``(1 - contamination)`` percentile of ``decision_scores_``, as PyOD computes it.
-    labels_ : numpy.ndarray of shape (n_samples,)
-        1 for training samples scoring above ``threshold_``, else 0.
-    n_features_in_ : int
-        Number of features (the size of one sample).
-
-    Examples
-    --------
-    >>> from pyod.utils.data import generate_data
-    >>> from deepsad.pyod import DeepSAD
-    >>> X_train, X_test, y_train, y_test = generate_data(
-    ...     n_train=200, n_test=100, n_features=4, random_state=0)
-    >>> clf = DeepSAD(epochs=5, random_state=0).fit(X_train, y_train)
-    >>> clf.predict_proba(X_test).shape
-    (100, 2)
+    Returns
+    -------
+    str
+        The docstring, indented like one written in the class body.
     """
+    sections = f"""{summary.strip()}
+
+Parameters
+----------
+contamination : float in (0, 0.5] or PyThresh object, default=0.1
+    Expected fraction of anomalies; sets ``threshold_`` and ``labels_``.
+**params
+    Every parameter of :class:`{wrapped}` but its ``contamination``
+    ({params_shown}, ...), with its defaults.
+
+Attributes
+----------
+detector_ : {wrapped}
+    The fitted deepsad estimator (its own ``decision_function`` and ``predict``
+    follow scikit-learn's conventions, not PyOD's).
+decision_scores_ : numpy.ndarray of shape (n_samples,)
+    Anomaly scores of the training data (higher = more anomalous).
+threshold_ : float
+    The ``(1 - contamination)`` percentile of ``decision_scores_``, as PyOD computes it.
+labels_ : numpy.ndarray of shape (n_samples,)
+    1 for training samples scoring above ``threshold_``, else 0.
+n_features_in_ : int
+    Number of features (the size of one sample).
+"""
+    if examples:
+        sections += "\n" + examples.strip() + "\n"
+    # the first line unindented and the rest by four, as Python keeps a class docstring
+    first, _, rest = sections.partition("\n")
+    return first + "\n" + textwrap.indent(rest, "    ", lambda line: bool(line.strip())) + "    "
+
+
+class DeepSAD(_PyODAdapter):
+    __doc__ = _adapter_docstring(
+        """Deep SAD (Ruff et al., ICLR 2020) as a PyOD detector.
+
+``fit(X, y)`` takes PyOD's labels: 1 labeled anomaly, 0 unlabeled; the labeled
+anomalies are pushed away from the hypersphere centre (deepsad's -1). Without labels
+Deep SAD is the one-class Deep SVDD.""",
+        wrapped="deepsad.DeepSAD",
+        params_shown="``epochs``, ``network``, ``eta``, ``random_state``",
+        examples="""Examples
+--------
+>>> from pyod.utils.data import generate_data
+>>> from deepsad.pyod import DeepSAD
+>>> X_train, X_test, y_train, y_test = generate_data(
+...     n_train=200, n_test=100, n_features=4, random_state=0)
+>>> clf = DeepSAD(epochs=5, random_state=0).fit(X_train, y_train)
+>>> clf.predict_proba(X_test).shape
+(100, 2)""",
+    )
 
     _estimator_class = _DeepsadDeepSAD
     __init__ = _passthrough_init(_DeepsadDeepSAD)
 
 
 class DeepSVDD(_PyODAdapter):
-    """deepsad's Deep SVDD (Ruff et al., ICML 2018; one-class or soft-boundary) as a PyOD detector.
+    __doc__ = _adapter_docstring(
+        """deepsad's Deep SVDD (Ruff et al., ICML 2018; one-class or soft-boundary) as a PyOD detector.
 
-    Unsupervised: ``y`` is validated (1 / 0) and ignored, as by PyOD's own unsupervised
-    detectors. PyOD ships a Deep SVDD of its own; this one is the paper's (bias-free
-    network, fixed centre, the soft-boundary objective, deepsad's tabular defaults).
-
-    Parameters
-    ----------
-    contamination : float in (0, 0.5] or PyThresh object, default=0.1
-        Expected fraction of anomalies; sets ``threshold_`` and ``labels_``.
-    **params
-        Every parameter of :class:`deepsad.DeepSVDD` but its ``contamination``
-        (``objective``, ``nu``, ``epochs``, ``random_state``, ...), with its defaults.
-
-    Attributes
-    ----------
-    detector_ : deepsad.DeepSVDD
-        The fitted deepsad estimator (its own ``decision_function`` and ``predict``
-        follow scikit-learn's conventions, not PyOD's).
-    decision_scores_ : numpy.ndarray of shape (n_samples,)
-        Anomaly scores of the training data (higher = more anomalous).
-    threshold_ : float
-        The ``(1 - contamination)`` percentile of ``decision_scores_``, as PyOD computes it.
-    labels_ : numpy.ndarray of shape (n_samples,)
-        1 for training samples scoring above ``threshold_``, else 0.
-    n_features_in_ : int
-        Number of features (the size of one sample).
-    """
+Unsupervised: ``y`` is validated (1 / 0) and ignored, as by PyOD's own unsupervised
+detectors. PyOD ships a Deep SVDD of its own; this one is the paper's (bias-free
+network, fixed centre, the soft-boundary objective, deepsad's tabular defaults).""",
+        wrapped="deepsad.DeepSVDD",
+        params_shown="``objective``, ``nu``, ``epochs``, ``random_state``",
+    )
 
     _estimator_class = _DeepsadDeepSVDD
     _uses_labels = False
@@ -294,66 +310,28 @@ class DeepSVDD(_PyODAdapter):
 
 
 class SSAD(_PyODAdapter):
-    """Semi-supervised anomaly detection (Görnitz et al., 2013) as a PyOD detector.
+    __doc__ = _adapter_docstring(
+        """Semi-supervised anomaly detection (Görnitz et al., 2013) as a PyOD detector.
 
-    A kernel method (needs ``pip install cvxopt``); ``fit(X, y)`` takes 1 for labeled
-    anomalies, 0 for unlabeled samples. Without labels it is the OC-SVM / SVDD.
-
-    Parameters
-    ----------
-    contamination : float in (0, 0.5] or PyThresh object, default=0.1
-        Expected fraction of anomalies; sets ``threshold_`` and ``labels_``.
-    **params
-        Every parameter of :class:`deepsad.baselines.SSAD` but its ``contamination``
-        (``gamma``, ``kappa``, ``Cu``, ``Cn``, ...), with its defaults.
-
-    Attributes
-    ----------
-    detector_ : deepsad.baselines.SSAD
-        The fitted deepsad estimator (its own ``decision_function`` and ``predict``
-        follow scikit-learn's conventions, not PyOD's).
-    decision_scores_ : numpy.ndarray of shape (n_samples,)
-        Anomaly scores of the training data (higher = more anomalous).
-    threshold_ : float
-        The ``(1 - contamination)`` percentile of ``decision_scores_``, as PyOD computes it.
-    labels_ : numpy.ndarray of shape (n_samples,)
-        1 for training samples scoring above ``threshold_``, else 0.
-    n_features_in_ : int
-        Number of features (the size of one sample).
-    """
+A kernel method (needs ``pip install cvxopt``); ``fit(X, y)`` takes 1 for labeled
+anomalies, 0 for unlabeled samples. Without labels it is the OC-SVM / SVDD.""",
+        wrapped="deepsad.baselines.SSAD",
+        params_shown="``gamma``, ``kappa``, ``Cu``, ``Cn``",
+    )
 
     _estimator_class = _DeepsadSSAD
     __init__ = _passthrough_init(_DeepsadSSAD)
 
 
 class DevNet(_PyODAdapter):
-    """The deviation network (Pang, Shen & van den Hengel, KDD 2019) as a PyOD detector.
+    __doc__ = _adapter_docstring(
+        """The deviation network (Pang, Shen & van den Hengel, KDD 2019) as a PyOD detector.
 
-    Needs labeled anomalies: ``fit(X, y)`` with 1 for at least one known anomaly, 0
-    for the other samples (which it treats as normal, tolerating contamination).
-
-    Parameters
-    ----------
-    contamination : float in (0, 0.5] or PyThresh object, default=0.1
-        Expected fraction of anomalies; sets ``threshold_`` and ``labels_``.
-    **params
-        Every parameter of :class:`deepsad.baselines.DevNet` but its ``contamination``
-        (``hidden_sizes``, ``margin``, ``epochs``, ...), with its defaults.
-
-    Attributes
-    ----------
-    detector_ : deepsad.baselines.DevNet
-        The fitted deepsad estimator (its own ``decision_function`` and ``predict``
-        follow scikit-learn's conventions, not PyOD's).
-    decision_scores_ : numpy.ndarray of shape (n_samples,)
-        Anomaly scores of the training data (higher = more anomalous).
-    threshold_ : float
-        The ``(1 - contamination)`` percentile of ``decision_scores_``, as PyOD computes it.
-    labels_ : numpy.ndarray of shape (n_samples,)
-        1 for training samples scoring above ``threshold_``, else 0.
-    n_features_in_ : int
-        Number of features (the size of one sample).
-    """
+Needs labeled anomalies: ``fit(X, y)`` with 1 for at least one known anomaly, 0
+for the other samples (which it treats as normal, tolerating contamination).""",
+        wrapped="deepsad.baselines.DevNet",
+        params_shown="``hidden_sizes``, ``margin``, ``epochs``",
+    )
 
     _estimator_class = _DeepsadDevNet
     _needs_labeled_anomalies = True
