@@ -121,6 +121,9 @@ SPEED_LAYER_TEXT = "\n".join([
     "\"OC-SVM search\" above (`benchmarks/bench_kernel_search.py`).",
     "* `deepsad.onnx_export`: torch's TorchScript-based exporter wrote the MNIST LeNet detector's graph in "
     "3 s, the `torch.export`-based one in 12 s, with the same scores (torch 2.13; commit 2dd6cda).",
+    "* `deepsad.experiments.executors` (`SerialExecutor`'s one torch/BLAS thread by default): a small Deep "
+    "SAD fit ran 13x slower with 2 threads than with 1 on 2 loaded cores, OpenMP threads spinning on a busy "
+    "machine (commit 2bdcba6).",
 ])
 
 

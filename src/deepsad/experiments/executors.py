@@ -88,8 +88,7 @@ class SerialExecutor:
     threads : int, default 1
         torch/BLAS threads while the run lasts (restored after). One, because the
         paper's networks gain nothing from intra-op threads (DESIGN §6), while OpenMP
-        threads spinning on a busy machine slow them down badly (measured: a small
-        Deep SAD fit 13x slower with 2 threads than with 1 on 2 loaded cores).
+        threads spinning on a busy machine slow them down badly (docs/performance.md).
     """
 
     name = "serial"
