@@ -44,6 +44,7 @@ from torch import nn
 
 from deepsad._version import __version__
 from deepsad.errors import DeepSADError, InvalidInputError
+from deepsad.validation import check_output_file
 
 logger = logging.getLogger(__name__)
 
@@ -287,30 +288,10 @@ def _check_opset(opset: int | None) -> int:
 def check_destination(path: str | os.PathLike) -> Path:
     """Raise unless an ONNX file can be written at ``path``; return it as a Path.
 
-    Refused: a directory, a path in a folder that does not exist (or is a file), and a
-    folder where no file can be created (probed with a real file: root passes every
-    permission check, yet a read-only mount still refuses it).
-
-    Raises
-    ------
-    InvalidInputError
-        Naming the path and the reason.
+    :func:`deepsad.validation.check_output_file` for an ``.onnx`` file (a directory, a
+    missing folder or one where no file can be created is an ``InvalidInputError``).
     """
-    path = Path(path)
-    if path.is_dir():
-        raise InvalidInputError(f"{path} is a directory; give the path of the .onnx file to write")
-    folder = path.parent
-    if not folder.exists():
-        raise InvalidInputError(f"cannot write {path}: the folder {folder} does not exist")
-    if not folder.is_dir():
-        raise InvalidInputError(f"cannot write {path}: {folder} is a file, not a folder")
-    try:
-        handle, probe = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".probe")
-    except OSError as error:
-        raise InvalidInputError(f"cannot write {path}: {folder} is not writable ({error.strerror or error})") from None
-    os.close(handle)
-    os.unlink(probe)
-    return path
+    return check_output_file(path, what="the .onnx file")
 
 
 def _trace_to_file(graph: AnomalyScoreGraph, input_shape: Sequence[int], path: Path, opset: int) -> None:

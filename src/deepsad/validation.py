@@ -1,4 +1,4 @@
-"""Input validation shared by every detector: arrays, semi-labels and parameters.
+"""Input validation shared by every detector and command: arrays, semi-labels, parameters, output paths.
 
 Errors name the problem and the offending value so that a user (or the CLI's one-line
 message) can fix the call without reading a traceback.
@@ -6,8 +6,11 @@ message) can fix the call without reading a traceback.
 
 from __future__ import annotations
 
+import os
+import tempfile
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -235,3 +238,71 @@ def check_X(
             f"on samples of shape {tuple(estimator.input_shape_)}"
         )
     return np.ascontiguousarray(X)
+
+
+def check_writable_directory(directory: str | os.PathLike[str], purpose: str) -> None:
+    """Raise unless a file can be created in the existing ``directory``.
+
+    A real probe file rather than :func:`os.access`: root passes every permission check,
+    yet a read-only mount or a kernel file system still refuses it.
+
+    Parameters
+    ----------
+    directory : path-like
+        An existing directory.
+    purpose : str
+        What is to be written there, for the message (e.g. ``"the model"``).
+
+    Raises
+    ------
+    InvalidInputError
+        Naming the directory and the system's reason.
+    """
+    try:
+        handle, probe = tempfile.mkstemp(dir=directory, prefix=".deepsad-write-check-")
+    except OSError as error:
+        raise InvalidInputError(
+            f"cannot write {purpose}: {directory} is not writable ({error.strerror or error})"
+        ) from None
+    os.close(handle)
+    os.unlink(probe)
+
+
+def check_output_file(path: str | os.PathLike[str], *, what: str, option: str | None = None) -> Path:
+    """Raise unless a file can be written at ``path`` (replacing one that is there); return it as a Path.
+
+    Checked before any costly work, so that a typo in an output path costs nothing:
+    refused are a directory, a path in a folder that does not exist (or is a file), and a
+    folder where no file can be created (see :func:`check_writable_directory`).
+
+    Parameters
+    ----------
+    path : path-like
+        The file to write.
+    what : str
+        What the file is, for the message about a directory (``"a CSV file"``).
+    option : str or None, default=None
+        The command-line option that named the path (``"--out"``), shown before it;
+        None for a library call.
+
+    Returns
+    -------
+    pathlib.Path
+        The path checked, ready to write to.
+
+    Raises
+    ------
+    InvalidInputError
+        A ``ValueError`` naming the path and the reason.
+    """
+    path = Path(path)
+    if path.is_dir():
+        shown = f"{option} {path}" if option else str(path)
+        raise InvalidInputError(f"{shown} is a directory; give the path of {what} to write")
+    folder = path.parent
+    if not folder.exists():
+        raise InvalidInputError(f"cannot write {path}: the folder {folder} does not exist")
+    if not folder.is_dir():
+        raise InvalidInputError(f"cannot write {path}: {folder} is a file, not a folder")
+    check_writable_directory(folder, str(path))
+    return path

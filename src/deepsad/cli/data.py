@@ -11,46 +11,54 @@ import argparse
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from deepsad.cli.arguments import add_command, add_command_group, add_shared_argument
 from deepsad.errors import DataFileError, DeepSADError, InvalidInputError
 
-
-def _add_root(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--data-root", metavar="DIR", default=None,
-        help="folder holding the datasets (default: $DEEPSAD_DATA, else the user cache folder)",
-    )
+if TYPE_CHECKING:  # pragma: no cover
+    from deepsad.data.scenarios import ScenarioDraw
 
 
 def add_data_commands(subparsers: Any) -> None:
-    """Add the ``data`` command and its sub-commands to the ``deepsad`` parser."""
-    data = subparsers.add_parser("data", help="list, describe, sample and download datasets",
-                                 description="Look at datasets and scenario draws before running experiments.")
-    commands = data.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
-    commands.required = True
+    """Add the ``data`` command and its sub-commands to the ``deepsad`` parser.
 
-    p = commands.add_parser("list", help="known datasets and whether their files are present")
-    _add_root(p)
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The ``deepsad`` parser's sub-commands.
+    """
+    commands = add_command_group(
+        subparsers, "data", dest="data_command", help="list, describe, sample and download datasets",
+        description="Look at datasets and scenario draws before running experiments.",
+    )
+    _add_list(commands)
+    _add_describe(commands)
+    _add_sample(commands)
+    _add_download(commands)
+
+
+def _add_list(commands: Any) -> None:
+    p = add_command(commands, "list", cmd_list, help="known datasets and whether their files are present")
+    add_shared_argument(p, "data_root")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.set_defaults(func=cmd_list)
 
-    p = commands.add_parser("describe", help="shape, classes and counts of a dataset or a file")
+
+def _add_describe(commands: Any) -> None:
+    p = add_command(commands, "describe", cmd_describe, help="shape, classes and counts of a dataset or a file")
     p.add_argument("target", metavar="NAME_OR_FILE", help="a dataset name or a data file (CSV, NPY, NPZ, Parquet, MAT)")
-    _add_root(p)
+    add_shared_argument(p, "data_root")
     p.add_argument("--label-column", default="label", help="label column of a table file (default: label)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
-    p.set_defaults(func=cmd_describe)
 
-    p = commands.add_parser(
-        "sample", help="draw a semi-supervised scenario and print its summary as JSON",
-        description="Draw the training/test indices of one scenario. Image datasets need "
-                    "--normal-class and --known-classes or --k-l; ODDS datasets use a stratified split.",
-    )
+
+def _add_sample(commands: Any) -> None:
+    p = add_command(commands, "sample", cmd_sample, help="draw a semi-supervised scenario and print its summary as JSON",
+                    description=_SAMPLE_DESCRIPTION)
     p.add_argument("name", metavar="NAME", help="dataset name (see 'deepsad data list')")
-    _add_root(p)
+    add_shared_argument(p, "data_root")
     p.add_argument("--normal-class", type=int, nargs="+", metavar="C", help="normal class(es) (image datasets)")
     known = p.add_mutually_exclusive_group()
     known.add_argument("--known-classes", type=int, nargs="*", metavar="K",
@@ -63,14 +71,20 @@ def add_data_commands(subparsers: Any) -> None:
     p.add_argument("--test-fraction", type=float, default=0.4, metavar="F", help="test share of ODDS splits (default 0.4)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--indices", metavar="OUT.npz", help="also write the indices and labels to this .npz file")
-    p.set_defaults(func=cmd_sample)
 
-    p = commands.add_parser("download", help="download datasets into the data root (checksums verified)")
+
+_SAMPLE_DESCRIPTION = (
+    "Draw the training/test indices of one scenario. Image datasets need "
+    "--normal-class and --known-classes or --k-l; ODDS datasets use a stratified split."
+)
+
+
+def _add_download(commands: Any) -> None:
+    p = add_command(commands, "download", cmd_download, help="download datasets into the data root (checksums verified)")
     p.add_argument("names", nargs="+", metavar="NAME", help="built-in dataset names")
-    _add_root(p)
+    add_shared_argument(p, "data_root")
     p.add_argument("--force", action="store_true", help="download again even if present")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_download)
+    add_shared_argument(p, "no_progress")
 
 
 # --- list ----------------------------------------------------------------------------
@@ -87,6 +101,7 @@ def _status(info, root: Path) -> dict:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    """Run ``deepsad data list``: the known datasets, present or missing; returns the exit status."""
     from deepsad.data.registry import data_root_origin, list_datasets, resolve_data_root
 
     root = resolve_data_root(args.data_root)
@@ -196,6 +211,7 @@ def _print_description(d: dict) -> None:
 
 
 def cmd_describe(args: argparse.Namespace) -> int:
+    """Run ``deepsad data describe``: shape, classes and counts; returns the exit status."""
     from deepsad.data.loaders import load_table
     from deepsad.data.registry import BUILTIN_DATASETS, get_dataset, list_datasets, resolve_data_root
 
@@ -268,8 +284,18 @@ def _draw(args: argparse.Namespace, root: Path):
                                 test_fraction=args.test_fraction, rng=rng, seed=args.seed)
 
 
-def write_indices(path: Path, draw, dataset: str) -> None:
-    """Write a draw's arrays and summary to ``path`` (.npz) atomically."""
+def write_indices(path: Path, draw: ScenarioDraw, dataset: str) -> None:
+    """Write a draw's arrays and summary to ``path`` (.npz) atomically.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The ``.npz`` file; it appears complete or not at all.
+    draw : deepsad.data.scenarios.ScenarioDraw
+        The training / test indices and labels of one scenario draw.
+    dataset : str
+        The dataset's name, stored in the summary.
+    """
     from deepsad.data.atomic import atomic_output
 
     with atomic_output(path) as (handle, _):
@@ -282,6 +308,7 @@ def write_indices(path: Path, draw, dataset: str) -> None:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
+    """Run ``deepsad data sample``: one scenario draw's summary as JSON; returns the exit status."""
     from deepsad.data.registry import resolve_data_root
 
     out = Path(args.indices) if args.indices else None
@@ -304,6 +331,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 # --- download ------------------------------------------------------------------------
 
 def cmd_download(args: argparse.Namespace) -> int:
+    """Run ``deepsad data download``; returns the exit status."""
     from deepsad.data.download import fetch_dataset
     from deepsad.data.registry import get_dataset, resolve_data_root
 

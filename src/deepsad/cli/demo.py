@@ -6,12 +6,13 @@ import argparse
 import time
 from typing import Any
 
+from deepsad.cli.arguments import add_command
+
 
 def add_demo_command(commands: Any) -> None:
     """Add the ``demo`` command to the ``deepsad`` parser."""
-    demo = commands.add_parser(
-        "demo",
-        help="Deep SAD vs Deep SVDD on scikit-learn's digits (no download)",
+    demo = add_command(
+        commands, "demo", run_demo, help="Deep SAD vs Deep SVDD on scikit-learn's digits (no download)",
         description="One-vs-rest on the 8x8 digits that ship with scikit-learn: each digit in turn is "
         "normal, a few labeled anomalies come from one other digit, and the test set holds all digits. "
         "Prints the test AUC of Deep SVDD and Deep SAD per normal digit.",
@@ -20,7 +21,6 @@ def add_demo_command(commands: Any) -> None:
     demo.add_argument("--gamma-l", type=float, default=0.05, help="ratio of labeled anomalies (default 0.05)")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--classes", type=int, nargs="+", default=list(range(10)), metavar="DIGIT")
-    demo.set_defaults(func=run_demo)
 
 
 def run_demo(args: argparse.Namespace) -> int:

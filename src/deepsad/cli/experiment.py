@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from deepsad.cli.arguments import add_command, add_command_group, add_shared_argument
 from deepsad.errors import DeepSADError, InvalidInputError
 
 #: Exit status when some tasks failed (their errors are in the results file).
@@ -39,22 +40,35 @@ def _positive_int(text: str) -> int:
 
 
 def add_experiment_commands(subparsers: Any) -> None:
-    """Add the ``experiment`` command and its sub-commands to the ``deepsad`` parser."""
-    experiment = subparsers.add_parser(
-        "experiment", help="run the paper's experiments and report their results",
+    """Add the ``experiment`` command and its sub-commands to the ``deepsad`` parser.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The ``deepsad`` parser's sub-commands.
+    """
+    commands = add_command_group(
+        subparsers, "experiment", dest="experiment_command",
+        help="run the paper's experiments and report their results",
         description="Run the paper's experiments (configs/*.toml) and turn their results into its tables.",
     )
-    commands = experiment.add_subparsers(dest="experiment_command", metavar="SUBCOMMAND")
-    commands.required = True
+    add_command(commands, "list", cmd_list, help="the shipped experiment configs and their profiles")
+    _add_run(commands)
+    _add_status(commands)
+    _add_export(commands)
+    _add_report(commands)
+    _add_rank(commands)
 
-    p = commands.add_parser("list", help="the shipped experiment configs and their profiles")
-    p.set_defaults(func=cmd_list)
 
-    p = commands.add_parser(
-        "run", help="run an experiment config (a rerun skips finished tasks)",
-        description="Expand CONFIG into tasks (dataset, normal class, known classes, ratio, seed, method) and run "
-                    "those not yet finished in the results file. Ctrl-C stops cleanly; run again to continue.",
-    )
+_RUN_DESCRIPTION = (
+    "Expand CONFIG into tasks (dataset, normal class, known classes, ratio, seed, method) and run "
+    "those not yet finished in the results file. Ctrl-C stops cleanly; run again to continue."
+)
+
+
+def _add_run(commands: Any) -> None:
+    p = add_command(commands, "run", cmd_run, help="run an experiment config (a rerun skips finished tasks)",
+                    description=_RUN_DESCRIPTION)
     p.add_argument("config", metavar="CONFIG", help="a TOML config file, or a shipped config name (table3 ... table6, eta, rep_dim)")
     p.add_argument("--profile", default="full", help="'full' (the paper) or a profile of the config such as 'quick' (default: full)")
     p.add_argument("--executor", choices=("serial", "local", "ray"), default="local",
@@ -66,8 +80,7 @@ def add_experiment_commands(subparsers: Any) -> None:
     p.add_argument("--address", metavar="RAY_ADDRESS", help="connect to this Ray cluster (default: start a local one)")
     p.add_argument("--results", metavar="PATH",
                    help="SQLite results file (default: results/<experiment>_<profile>.sqlite)")
-    p.add_argument("--data-root", metavar="DIR", default=None,
-                   help="folder holding the datasets (default: $DEEPSAD_DATA, else the user cache folder)")
+    add_shared_argument(p, "data_root")
     p.add_argument("--ae-cache", choices=("disk", "memory", "off"), default="disk",
                    help="share one pretrained autoencoder per training set and settings: in each worker's memory "
                         "and on disk (default), in memory only, or not at all")
@@ -82,39 +95,49 @@ def add_experiment_commands(subparsers: Any) -> None:
                         "stacked model (default 1: off); pays off for the ODDS MLPs, the MNIST LeNet (K = 2 on CPU) "
                         "and on GPUs")
     p.add_argument("--dry-run", action="store_true", help="list the tasks per cell and exit")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_run)
+    add_shared_argument(p, "no_progress")
 
-    p = commands.add_parser(
-        "status", help="a results file's runs (running, finished, interrupted, killed) and task counts",
-        description="List the runs recorded in RESULTS with their status, and count the tasks done and failed. "
-                    "A run whose process is gone without recording its end (kill -9, out of memory, a crash) is "
-                    "marked 'killed' here, if it ran on this host.",
-    )
+
+_STATUS_DESCRIPTION = (
+    "List the runs recorded in RESULTS with their status, and count the tasks done and failed. "
+    "A run whose process is gone without recording its end (kill -9, out of memory, a crash) is "
+    "marked 'killed' here, if it ran on this host."
+)
+
+
+def _add_status(commands: Any) -> None:
+    p = add_command(commands, "status", cmd_status, description=_STATUS_DESCRIPTION,
+                    help="a results file's runs (running, finished, interrupted, killed) and task counts")
     p.add_argument("results", metavar="RESULTS", help="SQLite results file")
-    p.set_defaults(func=cmd_status)
 
-    p = commands.add_parser("export", help="write a results file's rows to CSV or Parquet")
+
+def _add_export(commands: Any) -> None:
+    p = add_command(commands, "export", cmd_export, help="write a results file's rows to CSV or Parquet")
     p.add_argument("results", metavar="RESULTS", help="SQLite results file")
     p.add_argument("--out", required=True, metavar="FILE.csv|FILE.parquet", help="output file (format by suffix)")
     p.add_argument("--experiment", metavar="NAME", help="only this experiment's rows")
-    p.set_defaults(func=cmd_export)
 
-    p = commands.add_parser("report", help="the paper's tables (and figures) from a results file")
+
+def _add_report(commands: Any) -> None:
+    p = add_command(commands, "report", cmd_report, help="the paper's tables (and figures) from a results file")
     p.add_argument("results", metavar="RESULTS", nargs="+", help="SQLite results file(s)")
     p.add_argument("--format", choices=("md", "latex", "csv"), default="md", help="output format (default: md)")
     p.add_argument("--figures", metavar="DIR", help="also draw the figures (PNG, PDF, SVG) into DIR (needs matplotlib)")
     p.add_argument("--out", metavar="FILE", help="write the report here (default: standard output)")
     p.add_argument("--no-paper", action="store_true", help="leave out the paper's numbers")
-    p.set_defaults(func=cmd_report)
 
-    p = commands.add_parser(
-        "rank", help="average ranks, Friedman / Nemenyi tests and CD diagrams over many datasets",
-        description="Compare methods over many datasets, per scenario: mean AUC per dataset, average ranks, wins "
-                    "against a reference, the Friedman test (with Iman-Davenport's F) and the Nemenyi critical "
-                    "difference (Demsar 2006), as Markdown, plus critical-difference diagrams. Scenarios are what "
-                    "differs between the rows' experiment, profile and setting (or the file, with --scenario-from file).",
-    )
+
+_RANK_DESCRIPTION = (
+    "Compare methods over many datasets, per scenario: mean AUC per dataset, average ranks, wins "
+    "against a reference, the Friedman test (with Iman-Davenport's F) and the Nemenyi critical "
+    "difference (Demsar 2006), as Markdown, plus critical-difference diagrams. Scenarios are what "
+    "differs between the rows' experiment, profile and setting (or the file, with --scenario-from file)."
+)
+
+
+def _add_rank(commands: Any) -> None:
+    p = add_command(commands, "rank", cmd_rank, description=_RANK_DESCRIPTION,
+                    help="average ranks, Friedman / Nemenyi tests and CD diagrams over many datasets")
     p.add_argument("results", metavar="RESULTS", nargs="*", help="SQLite results file(s)")
     p.add_argument("--extra", metavar="CSV", action="append", default=[],
                    help="rows from outside the store, e.g. a peer library's benchmark: columns dataset, method, seed, "
@@ -134,12 +157,12 @@ def add_experiment_commands(subparsers: Any) -> None:
                    help="correct the Friedman statistic for ties as scipy does (default: Demsar's formula)")
     p.add_argument("--label", metavar="METHOD=NAME", action="append", default=[], type=method_label,
                    help="show METHOD as NAME in the tables and diagrams (default: the paper's names); repeatable")
-    p.set_defaults(func=cmd_rank)
 
 
 # --- list ----------------------------------------------------------------------------
 
 def cmd_list(args: argparse.Namespace) -> int:
+    """Run ``deepsad experiment list``: the shipped configs and their profiles; returns the exit status."""
     from deepsad.experiments.config import CONFIG_DIR, find_config, profiles_of, read_toml, shipped_configs
 
     names = shipped_configs()
@@ -211,6 +234,7 @@ class StopOnSignal:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """Run ``deepsad experiment run``; returns 0, 1 when tasks failed, 128 + the signal when stopped."""
     from deepsad.experiments.config import load_config
 
     config = load_config(args.config, args.profile, data_root=args.data_root)
@@ -277,6 +301,7 @@ def _dry_run(config: Any, args: argparse.Namespace) -> int:
 # --- status ------------------------------------------------------------------------------
 
 def cmd_status(args: argparse.Namespace) -> int:
+    """Run ``deepsad experiment status``: a results file's runs and task counts; returns the exit status."""
     from deepsad.experiments.store import ResultsFileError, ResultStore
 
     with ResultStore(args.results, create=False) as store:
@@ -309,6 +334,7 @@ def _describe_run(run: dict[str, Any]) -> str:
 # --- export / report -------------------------------------------------------------------
 
 def cmd_export(args: argparse.Namespace) -> int:
+    """Run ``deepsad experiment export``: the results as CSV or Parquet; returns the exit status."""
     from deepsad.experiments.store import export_results
 
     n = export_results(args.results, args.out, experiment=args.experiment)
@@ -326,6 +352,7 @@ def _refuse_overwriting_inputs(out: str | None, inputs: list[str]) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    """Run ``deepsad experiment report``: the paper's tables (and figures); returns the exit status."""
     import pandas as pd
 
     from deepsad.experiments.store import read_results
@@ -357,6 +384,7 @@ method_label.__name__ = "METHOD=NAME label"  # what argparse names in its error 
 
 
 def cmd_rank(args: argparse.Namespace) -> int:
+    """Run ``deepsad experiment rank``: ranks and tests over many datasets; returns the exit status."""
     import pandas as pd
 
     from deepsad.experiments.rank_report import combine_rows, read_extra_rows, write_rank_report

@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from deepsad.cli.arguments import add_command, add_shared_argument
 from deepsad.errors import InvalidInputError
 
 #: What ``--format`` accepts; one today, a choice so that the command line stays stable
@@ -20,8 +21,8 @@ EXPORT_FORMATS = ("onnx",)
 
 def add_export_command(commands: Any) -> None:
     """Register ``export`` on the ``deepsad`` sub-command parser."""
-    export = commands.add_parser(
-        "export",
+    export = add_command(
+        commands, "export", run_export,
         help="export a saved Deep SAD / Deep SVDD model as an ONNX graph (raw features -> anomaly score)",
         description="Write one ONNX graph that computes the model's anomaly_score (higher = more anomalous, "
         "as 'deepsad score' writes it) from raw float32 features in the training column order: "
@@ -29,16 +30,15 @@ def add_export_command(commands: Any) -> None:
         "output 'anomaly_score' (batch,); the threshold and feature names are in the model metadata. "
         "Needs: pip install 'deepsad[onnx]'. Shallow methods do not export.",
     )
-    export.add_argument("model", metavar="MODEL_DIR", help="directory written by 'deepsad fit' or save()")
+    add_shared_argument(export, "model")
     export.add_argument("--format", choices=EXPORT_FORMATS, default="onnx", help="export format (default: onnx)")
     export.add_argument("--out", required=True, metavar="FILE.onnx", help="file to write (replaced if it exists)")
     export.add_argument("--opset", type=int, metavar="N", help="ONNX opset (default 17; 13 to 20)")
-    export.set_defaults(func=run_export)
 
 
 def run_export(args: argparse.Namespace) -> int:
     """Export ``args.model`` to ``args.out``; every refusal is an :class:`InvalidInputError` (one line, exit 2)."""
-    from deepsad import load
+    from deepsad.persistence import load
     from deepsad.onnx_export import check_destination, export_onnx
 
     out = Path(args.out)

@@ -13,15 +13,15 @@ import argparse
 import inspect
 import json
 import logging
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from deepsad.cli.arguments import add_command
 from deepsad.errors import DeepSADError, InvalidInputError
+from deepsad.validation import check_writable_directory
 
 logger = logging.getLogger(__name__)
 
@@ -90,9 +90,8 @@ def add_fit_command(commands: Any) -> None:
     """Add ``deepsad fit`` to the ``deepsad`` parser."""
     from deepsad.methods import method_names
 
-    fit = commands.add_parser(
-        "fit",
-        help="train a detector on a data file and save it",
+    fit = add_command(
+        commands, "fit", run_fit, help="train a detector on a data file and save it",
         description="Train a detector on DATA (CSV, NPY/NPZ, Parquet or ODDS .mat) and save it to MODEL_DIR. "
         "The label column holds +1 (labeled normal), -1 (labeled anomaly) or 0 (unlabeled); without it every "
         "sample is unlabeled. Methods that ignore labels say so. Hyperparameters not given keep the method's "
@@ -173,7 +172,6 @@ def add_fit_command(commands: Any) -> None:
     common.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (deep methods)")
     common.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     common.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    fit.set_defaults(func=run_fit)
 
 
 def _network_param(args: argparse.Namespace) -> Any:
@@ -272,34 +270,6 @@ def _refuse_inapplicable(method: str, given: dict[str, tuple[str, Any]], valid: 
         raise InvalidInputError(
             f"{', '.join(wrong)} does not apply to --method {method} (its parameters: {', '.join(sorted(valid))})"
         )
-
-
-def check_writable_directory(directory: Path, purpose: str) -> None:
-    """Raise unless a file can be created in the existing ``directory``.
-
-    A real probe file rather than :func:`os.access`: root passes every permission check,
-    yet a read-only mount or a kernel file system still refuses it.
-
-    Parameters
-    ----------
-    directory : pathlib.Path
-        An existing directory.
-    purpose : str
-        What is to be written there, for the message (e.g. ``"the model"``).
-
-    Raises
-    ------
-    InvalidInputError
-        Naming the directory and the system's reason.
-    """
-    try:
-        handle, probe = tempfile.mkstemp(dir=directory, prefix=".deepsad-write-check-")
-    except OSError as error:
-        raise InvalidInputError(
-            f"cannot write {purpose}: {directory} is not writable ({error.strerror or error})"
-        ) from None
-    os.close(handle)
-    os.unlink(probe)
 
 
 def _nearest_existing_directory(path: Path) -> Path:

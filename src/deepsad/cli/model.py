@@ -12,37 +12,34 @@ from typing import Any
 
 import numpy as np
 
+from deepsad.cli.arguments import add_command, add_shared_argument
 from deepsad.errors import DataFileError, InvalidInputError
 
 
 def add_model_commands(commands: Any) -> None:
     """Register ``info`` and ``evaluate`` on the ``deepsad`` sub-command parser."""
-    info = commands.add_parser(
-        "info",
-        help="describe a saved model",
+    info = add_command(
+        commands, "info", run_info, help="describe a saved model",
         description="Method, parameters, input shape and feature names, label counts, training loss, "
         "threshold, package versions and file checksums of a model directory (its files are verified).",
     )
-    info.add_argument("model", metavar="MODEL_DIR", help="directory written by 'deepsad fit' or save()")
+    add_shared_argument(info, "model")
     info.add_argument("--json", action="store_true", help="print one JSON object instead of text")
-    info.set_defaults(func=run_info)
 
-    evaluate = commands.add_parser(
-        "evaluate",
+    evaluate = add_command(
+        commands, "evaluate", run_evaluate,
         help="ROC AUC, average precision and precision / recall / F1 of a saved model on labeled data",
         description="Score DATA with the model and compare with its ground-truth column: 1 = anomaly, "
         "0 = normal by default (--anomaly-label names another value meaning anomaly; every other value "
         "is then normal). Precision, recall and F1 are those of the model's threshold (is_anomaly).",
     )
-    evaluate.add_argument("model", metavar="MODEL_DIR", help="directory written by 'deepsad fit' or save()")
-    evaluate.add_argument("data", metavar="DATA", help="data file with the model's feature columns and a ground-truth column")
-    evaluate.add_argument("--label-column", default="label", metavar="NAME",
-                          help="ground-truth column (default: label)")
+    add_shared_argument(evaluate, "model")
+    add_shared_argument(evaluate, "data", help="data file with the model's feature columns and a ground-truth column")
+    add_shared_argument(evaluate, "label_column", help="ground-truth column (default: label)")
     evaluate.add_argument("--anomaly-label", type=float, metavar="VALUE",
                           help="the value that marks an anomaly (default: 1, with 0 = normal and nothing else allowed)")
-    evaluate.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    add_shared_argument(evaluate, "device")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object instead of text")
-    evaluate.set_defaults(func=run_evaluate)
 
 
 # ---------------------------------------------------------------------------------- info
@@ -50,7 +47,7 @@ def add_model_commands(commands: Any) -> None:
 
 def model_info(path: str) -> dict[str, Any]:
     """Everything ``deepsad info`` shows about the model directory ``path``, as plain JSON values."""
-    from deepsad import load
+    from deepsad.persistence import load
     from deepsad.persistence import WEIGHTS_FILE, read_config
 
     model = load(path, device="cpu")  # verifies both files
@@ -192,7 +189,7 @@ def evaluation_metrics(truth: np.ndarray, scores: np.ndarray, threshold: float) 
 
 def run_evaluate(args: argparse.Namespace) -> int:
     """Score the data with the model and print the metrics (text, or JSON with ``--json``)."""
-    from deepsad import load
+    from deepsad.persistence import load
     from deepsad.data.tabular import features_for_model, read_table
 
     model = load(args.model, device=args.device)

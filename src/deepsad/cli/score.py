@@ -8,31 +8,30 @@ import csv
 from pathlib import Path
 from typing import Any
 
+from deepsad.cli.arguments import add_command, add_shared_argument
 from deepsad.errors import InvalidInputError
 
 
 def add_score_command(commands: Any) -> None:
     """Add the ``score`` command to the ``deepsad`` parser."""
-    score = commands.add_parser(
-        "score",
-        help="score a data file with a saved model",
+    score = add_command(
+        commands, "score", run_score, help="score a data file with a saved model",
         description="Write one row per row of DATA with its anomaly_score (higher = more anomalous) and "
         "is_anomaly (1 above the model's threshold). A label column in DATA is ignored. Columns are matched "
         "to the model's by name (any order) when both have names, by position for headerless data.",
     )
-    score.add_argument("model", metavar="MODEL_DIR", help="directory written by 'deepsad fit'")
-    score.add_argument("data", metavar="DATA", help="data file (same columns as for training)")
+    add_shared_argument(score, "model")
+    add_shared_argument(score, "data", help="data file (same columns as for training)")
     score.add_argument("--out", required=True, metavar="SCORES.csv", help="CSV file to write")
-    score.add_argument("--label-column", default="label", metavar="NAME", help="column to ignore (default: label)")
-    score.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    score.set_defaults(func=run_score)
+    add_shared_argument(score, "label_column", help="column to ignore (default: label)")
+    add_shared_argument(score, "device")
 
 
 def run_score(args: argparse.Namespace) -> int:
     """Run ``deepsad score``; returns the exit status."""
     import numpy as np
 
-    from deepsad import load
+    from deepsad.persistence import load
     from deepsad.data.tabular import features_for_model, read_table
 
     out = Path(args.out)
@@ -50,23 +49,16 @@ def run_score(args: argparse.Namespace) -> int:
 
 def _check_scores_destination(out: Path, *, data: Path, model_dir: Path) -> None:
     """Refuse, before scoring, a ``--out`` that would destroy an input or cannot be written."""
-    from deepsad.cli.fit import check_writable_directory
+    from deepsad.validation import check_output_file
 
-    if out.is_dir():
-        raise InvalidInputError(f"--out {out} is a directory; give the path of a CSV file to write")
-    if out.exists():
+    if out.exists() and not out.is_dir():  # a directory is refused as such below
         # samefile, not string equality: ./x.csv, a symlink or a hard link are the same input
         if data.exists() and out.samefile(data):
             raise InvalidInputError(f"--out {out} is the input data file; write the scores to another file")
         model_files = [path for path in model_dir.iterdir() if path.is_file()] if model_dir.is_dir() else []
         if any(out.samefile(path) for path in model_files):
             raise InvalidInputError(f"--out {out} is a file of the model {model_dir}; write the scores elsewhere")
-    folder = out.parent
-    if not folder.exists():
-        raise InvalidInputError(f"output folder does not exist: {folder}")
-    if not folder.is_dir():
-        raise InvalidInputError(f"cannot write {out}: {folder} is a file, not a folder")
-    check_writable_directory(folder, f"the scores to {out}")
+    check_output_file(out, what="a CSV file", option="--out")
 
 
 def _write_scores(out: Path, scores: Any, flags: Any) -> None:
