@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fnmatch
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -21,7 +20,8 @@ from deepsad.experiments.paper_tables import (
 )
 from deepsad.methods import method_names
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+from helpers import REPO_ROOT
+
 SHIPPED = REPO_ROOT / "src" / "deepsad" / "experiments" / "data" / "paper_tables.csv"
 
 
