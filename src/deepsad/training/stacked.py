@@ -38,9 +38,9 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from deepsad.errors import InvalidInputError, TrainingError
+from deepsad.errors import InvalidInputError
 from deepsad.models.grouped import GroupedNetwork, group_networks, preferred_group_size
-from deepsad.training.trainer import OptimizerConfig, batch_slices, make_adam
+from deepsad.training.trainer import OptimizerConfig, train_models
 
 logger = logging.getLogger(__name__)
 
@@ -203,35 +203,25 @@ def _train_together(modules: Sequence[nn.Module], output_loss: OutputLoss,
     logger.debug("%s: models %d-%d, %s strategy", description, first_index, first_index + n_models - 1,
                  "grouped" if network is not None else "vmap")
 
-    histories: list[list[float]] = [[] for _ in range(n_models)]
     for module in modules:
         module.train()  # as the plain loop leaves them
-    optimizer = make_adam(leaves, config, device)
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(config.milestones), gamma=config.lr_decay)
-    bounds = batch_slices(n_samples, config.batch_size)
-    for epoch in range(config.epochs):
-        # model k draws the permutation the plain loop would draw from its generator
-        orders = torch.stack([torch.randperm(n_samples, generator=g) for g in generators]).to(device)
-        totals = torch.zeros(n_models, device=device)
-        for start, stop in bounds:
-            optimizer.zero_grad(set_to_none=True)
-            losses = stacked_losses(orders[:, start:stop])  # (K,)
-            losses.sum().backward()
-            optimizer.step()
-            totals += losses.detach() * (stop - start)
-        scheduler.step()
-        epoch_losses = (totals / n_samples).tolist()
-        bad = [first_index + k for k, value in enumerate(epoch_losses) if not torch.isfinite(torch.tensor(value))]
-        if bad:
-            raise TrainingError(
-                f"{description}: the loss of model(s) {bad} became non-finite in epoch {epoch + 1}; "
-                "lower the learning rate or check the data scaling"
-            )
-        for history, value in zip(histories, epoch_losses):
-            history.append(value)
-        logger.debug("%s epoch %d/%d losses %s", description, epoch + 1, config.epochs, epoch_losses)
+    histories = train_models(
+        leaves, stacked_losses, n_samples, config, generators=generators, device=device,
+        description=description, model_numbers=range(first_index, first_index + n_models),
+    )
     finish()
-    return histories
+    return _float32_means(histories, n_samples, device)
+
+
+def _float32_means(histories: list[list[float]], n_samples: int, device: torch.device) -> list[list[float]]:
+    """The loop's float64 epoch means as stacked training reports them: float32, divided on ``device``.
+
+    Stacked histories have always been ``(sums / n_samples)`` computed on the device in
+    float32; kept so that saved stacked models do not change. The float32 sums come back
+    exactly from the float64 means (``q = RN64(s / n)``, so ``RN32(q * n) = s``).
+    """
+    sums = (torch.tensor(histories, dtype=torch.float64) * n_samples).float()  # (K, epochs)
+    return (sums.to(device) / n_samples).tolist()
 
 
 _StackedLosses = Callable[[torch.Tensor], torch.Tensor]  # (K, b) batch indices -> (K,) losses

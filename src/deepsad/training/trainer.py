@@ -3,13 +3,15 @@
 The data live as tensors on the device; a batch is a slice of an index permutation,
 so there is no per-sample Dataset/DataLoader work. The caller supplies a closure that
 maps a batch of indices to a scalar loss, which keeps the trainer free of any
-method-specific logic (and of metrics).
+method-specific logic (and of metrics). One loop (:func:`train_models`) trains K >= 1
+models in step; :func:`train` is its front-end for one module.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+import math
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -125,17 +127,85 @@ def train(
     TrainingError
         If the loss becomes NaN or infinite.
     """
-    history: list[float] = []
     if config.epochs == 0:
-        return history
-    optimizer = make_adam(module.parameters(), config, device)
+        return []
+    module.train()
+
+    def losses(orders: torch.Tensor) -> torch.Tensor:
+        return batch_loss(orders[0]).reshape(1)  # orders: (1, b) -> (1,)
+
+    (history,) = train_models(
+        module.parameters(), losses, n_samples, config, generators=[generator], device=device,
+        progress=progress, description=description,
+    )
+    return history
+
+
+def train_models(
+    params: Iterable[torch.Tensor],
+    losses: Callable[[torch.Tensor], torch.Tensor],
+    n_samples: int,
+    config: OptimizerConfig,
+    *,
+    generators: Sequence[torch.Generator],
+    device: torch.device,
+    progress: bool = False,
+    description: str = "training",
+    model_numbers: Sequence[int] | None = None,
+) -> list[list[float]]:
+    """The training loop of K >= 1 models that take their mini-batches in step.
+
+    Each epoch, model k shuffles its samples with its own generator; a step takes the
+    same slice of every model's permutation, and one Adam step minimises the sum of the
+    K losses. Models whose parameters are disjoint therefore each receive exactly their
+    own gradient, so the loop serves one plain model (K = 1, :func:`train`) and K models
+    trained as one (:func:`deepsad.training.stacked.train_stacked`) alike.
+
+    Parameters
+    ----------
+    params : iterable of torch.Tensor
+        Every trainable parameter of the K models.
+    losses : callable
+        Maps a ``(K, b)`` ``int64`` tensor of sample indices on ``device`` (row k: model
+        k's batch) to the ``(K,)`` mean batch losses. Runs under the autocast of
+        ``config.precision``.
+    n_samples : int
+        Training samples per model; indices range over ``0 .. n_samples - 1``.
+    config : OptimizerConfig
+        Optimiser settings, shared by all models.
+    generators : sequence of torch.Generator
+        One CPU generator per model for its shuffling, so runs are reproducible.
+    device : torch.device
+        Device of the data and parameters.
+    progress : bool, default=False
+        Show a tqdm progress bar over epochs.
+    description : str, default="training"
+        Label of the progress bar, log lines and errors.
+    model_numbers : sequence of int, optional
+        How messages name the K models (e.g. their places in a larger stack); ``None``
+        for a single model, which needs no name.
+
+    Returns
+    -------
+    list of list of float
+        Per model, the mean training loss of each epoch.
+
+    Raises
+    ------
+    TrainingError
+        If a model's loss becomes NaN or infinite.
+    """
+    n_models = len(generators)
+    histories: list[list[float]] = [[] for _ in range(n_models)]
+    if config.epochs == 0:
+        return histories
+    optimizer = make_adam(params, config, device)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(
         optimizer, milestones=list(config.milestones), gamma=config.lr_decay
     )
     bounds = batch_slices(n_samples, config.batch_size)
     autocast = training_autocast(config.precision, device)
-    module.train()
-    epochs = range(config.epochs)
+    epochs: Iterable[int] = range(config.epochs)
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -143,29 +213,46 @@ def train(
         bar = tqdm(epochs, desc=description, unit="epoch", leave=False)
         epochs = bar
     for epoch in epochs:
-        order = torch.randperm(n_samples, generator=generator).to(device)
+        # model k draws the permutation a plain run of it alone would draw
+        orders = torch.stack([torch.randperm(n_samples, generator=g) for g in generators]).to(device)  # (K, n)
         # summed on the device; one host sync per epoch instead of one per batch
-        total = torch.zeros((), device=device)
+        totals = torch.zeros(n_models, device=device)
         for start, stop in bounds:
-            indices = order[start:stop]
             optimizer.zero_grad(set_to_none=True)
             with autocast:
-                loss = batch_loss(indices)
-            loss.backward()
+                batch_losses = losses(orders[:, start:stop])  # (K,)
+            batch_losses.sum().backward()
             optimizer.step()
-            total += loss.detach() * (stop - start)
+            totals += batch_losses.detach() * (stop - start)
         scheduler.step()
-        epoch_loss = float(total) / n_samples
-        if not torch.isfinite(torch.tensor(epoch_loss)):
+        epoch_losses = [total / n_samples for total in totals.tolist()]
+        _check_finite(epoch_losses, epoch, description, model_numbers)
+        for history, value in zip(histories, epoch_losses):
+            history.append(value)
+        if bar is not None:
+            bar.set_postfix(loss=f"{epoch_losses[0]:.5g}")
+        if model_numbers is None:
+            logger.debug("%s epoch %d/%d loss %.6g", description, epoch + 1, config.epochs, epoch_losses[0])
+        else:
+            logger.debug("%s epoch %d/%d losses %s", description, epoch + 1, config.epochs, epoch_losses)
+    return histories
+
+
+def _check_finite(epoch_losses: Sequence[float], epoch: int, description: str,
+                  model_numbers: Sequence[int] | None) -> None:
+    if model_numbers is None:
+        if not math.isfinite(epoch_losses[0]):
             raise TrainingError(
-                f"{description}: the loss became {epoch_loss} in epoch {epoch + 1}; "
+                f"{description}: the loss became {epoch_losses[0]} in epoch {epoch + 1}; "
                 "lower the learning rate or check the data scaling"
             )
-        history.append(epoch_loss)
-        if bar is not None:
-            bar.set_postfix(loss=f"{epoch_loss:.5g}")
-        logger.debug("%s epoch %d/%d loss %.6g", description, epoch + 1, config.epochs, epoch_loss)
-    return history
+        return
+    bad = [number for number, value in zip(model_numbers, epoch_losses) if not math.isfinite(value)]
+    if bad:
+        raise TrainingError(
+            f"{description}: the loss of model(s) {bad} became non-finite in epoch {epoch + 1}; "
+            "lower the learning rate or check the data scaling"
+        )
 
 
 @torch.inference_mode()
