@@ -1,5 +1,8 @@
 """Training machinery: losses as pure functions, one generic trainer, device helpers.
 
+One loop trains K >= 1 models (:func:`train_models`; :func:`train` for one module);
+every autoencoder is pretrained by :func:`pretrain_autoencoders`.
+
 Training never changes process-wide settings by itself; the CPU speed settings are the
 caller's to ask for: :func:`tuned_threads` (scoped) and :func:`keep_freed_memory`
 (one-way, for a whole process).
@@ -28,11 +31,13 @@ from deepsad.training.losses import (
     solve_radius,
     squared_distance,
 )
-from deepsad.training.trainer import OptimizerConfig, batch_slices, map_batches, train
+from deepsad.training.pretraining import autoencoder_output_loss, pretrain_autoencoders
+from deepsad.training.trainer import OptimizerConfig, batch_slices, map_batches, train, train_models
 
 __all__ = [
     "OptimizerConfig",
     "PRECISIONS",
+    "autoencoder_output_loss",
     "SINGLE_THREAD_MAX_MACS",
     "batch_slices",
     "check_precision",
@@ -43,6 +48,7 @@ __all__ = [
     "map_batches",
     "one_class_loss",
     "per_sample_reconstruction_error",
+    "pretrain_autoencoders",
     "reconstruction_loss",
     "resolve_device",
     "seed_from_random_state",
@@ -51,6 +57,7 @@ __all__ = [
     "squared_distance",
     "threads_for_fit",
     "train",
+    "train_models",
     "training_autocast",
     "training_threads",
     "tuned_threads",
