@@ -24,10 +24,9 @@ from typing import Any
 
 import numpy as np
 from sklearn.ensemble import IsolationForest
-from sklearn.utils.validation import check_is_fitted
 
-from deepsad.baselines._base import BaseShallowDetector, check_bool
-from deepsad.detectors.fit_time import timed_fit
+from deepsad.baselines._base import BaseShallowDetector
+from deepsad.detectors.estimator_base import check_bool
 from deepsad.detectors.scoring import check_contamination
 from deepsad.errors import InvalidInputError
 from deepsad.validation import check_fraction, check_positive_int
@@ -59,6 +58,10 @@ def average_path_length(n: np.ndarray) -> np.ndarray:
 
 class IsolationForestDetector(BaseShallowDetector):
     """Isolation Forest with the paper's settings (100 trees, sub-samples of 256).
+
+    The anomaly score is the isolation score ``2^(-E[h(x)] / c(psi))`` in (0, 1]:
+    higher = more anomalous. ``fit(X, y)`` validates the semi-labels and then ignores
+    them unless ``drop_labeled_anomalies``.
 
     Parameters
     ----------
@@ -121,22 +124,11 @@ class IsolationForestDetector(BaseShallowDetector):
         check_bool("drop_labeled_anomalies", self.drop_labeled_anomalies)
         check_contamination(self.contamination)
 
-    @timed_fit
-    def fit(self, X: Any, y: Any = None) -> IsolationForestDetector:
-        """Grow the isolation trees.
+    fitted_attribute = "tree_offsets_"
+    natural_threshold = IFOREST_NATURAL_THRESHOLD
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,) or None
-            Semi-labels; validated, then ignored unless ``drop_labeled_anomalies``.
-
-        Returns
-        -------
-        IsolationForestDetector
-        """
-        self._check_params()
-        X, semi_labels = self._validate_fit_input(X, y)
+    def _fit_samples(self, X: np.ndarray, semi_labels: np.ndarray, **fit_params: Any) -> None:
+        """Grow the isolation trees and keep them as flat arrays."""
         X_train = self._unsupervised_training_set(X, semi_labels, self.drop_labeled_anomalies)
         self.max_samples_ = min(int(self.max_samples), X_train.shape[0])
         if self.max_samples_ < self.max_samples:
@@ -151,8 +143,6 @@ class IsolationForestDetector(BaseShallowDetector):
         # comparisons (x <= threshold) bit-identical to its own
         forest.fit(X_train.astype(np.float32))
         self._store_trees(forest, X_train.shape[1])
-        self._set_threshold(lambda: self._raw_scores(X), natural_threshold=IFOREST_NATURAL_THRESHOLD)
-        return self
 
     def _store_trees(self, forest: IsolationForest, n_features: int) -> None:
         offsets = [0]
@@ -183,6 +173,11 @@ class IsolationForestDetector(BaseShallowDetector):
         self.n_node_samples_ = np.concatenate(n_node)
 
     def _raw_scores(self, X: np.ndarray) -> np.ndarray:
+        # bound the (n_samples, n_trees) work arrays; each row's score is independent of the others
+        step = max(1, 2**20 // max(1, self.tree_offsets_.size - 1))
+        return np.concatenate([self._tree_scores(X[i : i + step]) for i in range(0, X.shape[0], step)] or [np.zeros(0)])
+
+    def _tree_scores(self, X: np.ndarray) -> np.ndarray:
         """``2 ** (-mean path length / c(psi))`` by walking all trees at once, level by level."""
         # scikit-learn compares float32 features against float64 thresholds
         X = np.asarray(X, dtype=np.float32).astype(np.float64)
@@ -205,25 +200,8 @@ class IsolationForestDetector(BaseShallowDetector):
         mean_path = path.mean(axis=1)
         return np.power(2.0, -mean_path / float(average_path_length(np.array([self.max_samples_]))[0]))
 
-    def anomaly_score(self, X: Any) -> np.ndarray:
-        """Isolation score ``2^(-E[h(x)] / c(psi))`` in (0, 1]: higher = more anomalous.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        numpy.ndarray of shape (n_samples,), dtype float64
-        """
-        check_is_fitted(self, "tree_offsets_")
-        X = self._validate_score_input(X)
-        # bound the (n_samples, n_trees) work arrays
-        step = max(1, 2**20 // max(1, self.tree_offsets_.size - 1))
-        return np.concatenate([self._raw_scores(X[i : i + step]) for i in range(0, X.shape[0], step)] or [np.zeros(0)])
-
     # ------------------------------------------------------------------ persistence
-    def _export_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    def _fitted_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         arrays = {
             "tree_offsets": self.tree_offsets_,
             "children_left": self.children_left_,
@@ -232,10 +210,9 @@ class IsolationForestDetector(BaseShallowDetector):
             "threshold": self.threshold_split_,
             "n_node_samples": self.n_node_samples_,
         }
-        return arrays, {**self._common_meta(), "max_samples": int(self.max_samples_)}
+        return arrays, {"max_samples": int(self.max_samples_)}
 
-    def _import_state(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
-        self._restore_common(meta)
+    def _restore_fitted_state(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
         self.tree_offsets_ = np.asarray(arrays["tree_offsets"], dtype=np.int64)
         self.children_left_ = np.asarray(arrays["children_left"], dtype=np.int64)
         self.children_right_ = np.asarray(arrays["children_right"], dtype=np.int64)

@@ -30,11 +30,10 @@ import numpy as np
 from scipy.special import logsumexp
 from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.neighbors import KernelDensity
-from sklearn.utils.validation import check_is_fitted
 
-from deepsad.baselines._base import BaseShallowDetector, check_bool, check_positive_number
+from deepsad.baselines._base import BaseShallowDetector, check_positive_number
 from deepsad.baselines.kernels import row_blocks, squared_distances
-from deepsad.detectors.fit_time import timed_fit
+from deepsad.detectors.estimator_base import check_bool
 from deepsad.detectors.scoring import check_contamination
 from deepsad.errors import InvalidInputError
 from deepsad.validation import check_positive_int
@@ -96,6 +95,9 @@ def select_bandwidth(
 
 class KDEDetector(BaseShallowDetector):
     """Gaussian kernel density estimator; anomaly score = negative log-density.
+
+    Higher scores are more anomalous. ``fit(X, y)`` validates the semi-labels and then
+    ignores them unless ``drop_labeled_anomalies``.
 
     Parameters
     ----------
@@ -162,22 +164,10 @@ class KDEDetector(BaseShallowDetector):
     def _grid(self) -> tuple[float, ...]:
         return PAPER_KDE_BANDWIDTHS if self.bandwidth_grid is None else check_bandwidth_grid(self.bandwidth_grid)
 
-    @timed_fit
-    def fit(self, X: Any, y: Any = None) -> KDEDetector:
-        """Store the training samples and choose (or take) the bandwidth.
+    fitted_attribute = "X_train_"
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,) or None
-            Semi-labels; validated, then ignored unless ``drop_labeled_anomalies``.
-
-        Returns
-        -------
-        KDEDetector
-        """
-        self._check_params()
-        X, semi_labels = self._validate_fit_input(X, y)
+    def _fit_samples(self, X: np.ndarray, semi_labels: np.ndarray, **fit_params: Any) -> None:
+        """Keep the training samples and choose (or take) the bandwidth."""
         X_train = self._unsupervised_training_set(X, semi_labels, self.drop_labeled_anomalies)
         if self.bandwidth == "cv":
             self.bandwidth_, self.cv_log_likelihood_ = select_bandwidth(
@@ -186,8 +176,6 @@ class KDEDetector(BaseShallowDetector):
         else:
             self.bandwidth_, self.cv_log_likelihood_ = float(self.bandwidth), None
         self.X_train_ = np.ascontiguousarray(X_train)
-        self._set_threshold(self._raw_scores(X))
-        return self
 
     def log_density(self, X: Any) -> np.ndarray:
         """Log of the estimated density at each sample.
@@ -200,8 +188,7 @@ class KDEDetector(BaseShallowDetector):
         -------
         numpy.ndarray of shape (n_samples,), dtype float64
         """
-        check_is_fitted(self, "X_train_")
-        return -self._raw_scores(self._validate_score_input(X))
+        return -self.anomaly_score(X)
 
     def _raw_scores(self, X: np.ndarray) -> np.ndarray:
         n, d = self.X_train_.shape
@@ -215,32 +202,17 @@ class KDEDetector(BaseShallowDetector):
             out[block] = log_norm - logsumexp(exponent, axis=1)
         return out
 
-    def anomaly_score(self, X: Any) -> np.ndarray:
-        """Negative log-density: higher = more anomalous.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        numpy.ndarray of shape (n_samples,), dtype float64
-        """
-        check_is_fitted(self, "X_train_")
-        return self._raw_scores(self._validate_score_input(X))
-
     # ------------------------------------------------------------------ persistence
-    def _export_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    def _fitted_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         # a bandwidth whose held-out likelihood underflowed has -inf, which JSON cannot hold
         cv = (
             None
             if self.cv_log_likelihood_ is None
             else [[h, v if np.isfinite(v) else None] for h, v in self.cv_log_likelihood_.items()]
         )
-        return {"X_train": self.X_train_}, {**self._common_meta(), "bandwidth": self.bandwidth_, "cv_log_likelihood": cv}
+        return {"X_train": self.X_train_}, {"bandwidth": self.bandwidth_, "cv_log_likelihood": cv}
 
-    def _import_state(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
-        self._restore_common(meta)
+    def _restore_fitted_state(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
         self.X_train_ = np.ascontiguousarray(arrays["X_train"], dtype=np.float64)
         self.bandwidth_ = float(meta["bandwidth"])
         cv = meta.get("cv_log_likelihood")

@@ -23,12 +23,11 @@ from typing import Any
 import numpy as np
 from sklearn import config_context
 from sklearn.svm import OneClassSVM
-from sklearn.utils.validation import check_is_fitted
 
-from deepsad.baselines._base import BaseShallowDetector, check_bool, check_positive_number
+from deepsad.baselines._base import BaseShallowDetector, check_positive_number
 from deepsad.baselines.gram_memo import GramMemo
 from deepsad.baselines.kernels import check_gamma, kernel_expansion, resolve_gamma
-from deepsad.detectors.fit_time import timed_fit
+from deepsad.detectors.estimator_base import check_bool
 from deepsad.detectors.scoring import check_contamination
 from deepsad.errors import InvalidInputError
 from deepsad.validation import check_fraction
@@ -38,6 +37,9 @@ logger = logging.getLogger(__name__)
 
 class OCSVM(BaseShallowDetector):
     """One-class SVM with a Gaussian (RBF) kernel; labels are ignored.
+
+    The anomaly score is the negative SVM decision function: higher = more anomalous,
+    > 0 outside the boundary.
 
     Parameters
     ----------
@@ -118,7 +120,9 @@ class OCSVM(BaseShallowDetector):
     #: ``fit`` takes ``gram_memo`` (see :func:`deepsad.baselines.select_hyperparameters`).
     accepts_gram_memo = True
 
-    @timed_fit
+    fitted_attribute = "support_vectors_"
+    natural_threshold = 0.0
+
     def fit(self, X: Any, y: Any = None, *, gram_memo: GramMemo | None = None) -> OCSVM:
         """Fit the one-class SVM.
 
@@ -141,8 +145,10 @@ class OCSVM(BaseShallowDetector):
         OCSVM
             The fitted detector.
         """
-        self._check_params()
-        X, semi_labels = self._validate_fit_input(X, y)
+        super().fit(X, y, gram_memo=gram_memo)
+        return self
+
+    def _fit_samples(self, X: np.ndarray, semi_labels: np.ndarray, *, gram_memo: GramMemo | None = None) -> None:
         X_train = self._unsupervised_training_set(X, semi_labels, self.drop_labeled_anomalies)
         if gram_memo is not None and not isinstance(gram_memo, GramMemo):
             raise InvalidInputError(f"gram_memo must be a GramMemo or None, got {type(gram_memo).__name__}")
@@ -171,31 +177,14 @@ class OCSVM(BaseShallowDetector):
         self.n_train_ = int(X_train.shape[0])
         self.n_iter_ = int(svm.n_iter_)
         logger.debug("OCSVM: %d support vectors of %d samples", self.dual_coef_.size, self.n_train_)
-        self._set_threshold(lambda: self._raw_scores(X), natural_threshold=0.0)
-        return self
 
     def _raw_scores(self, X: np.ndarray) -> np.ndarray:
         return -(kernel_expansion(X, self.support_vectors_, self.dual_coef_, self.gamma_) + self.intercept_)
 
-    def anomaly_score(self, X: Any) -> np.ndarray:
-        """Negative SVM decision function: higher = more anomalous, > 0 outside the boundary.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        numpy.ndarray of shape (n_samples,), dtype float64
-        """
-        check_is_fitted(self, "support_vectors_")
-        return self._raw_scores(self._validate_score_input(X))
-
     # ------------------------------------------------------------------ persistence
-    def _export_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    def _fitted_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         arrays = {"support_vectors": self.support_vectors_, "dual_coef": self.dual_coef_}
         meta = {
-            **self._common_meta(),
             "intercept": self.intercept_,
             "gamma": self.gamma_,
             "n_train": self.n_train_,
@@ -203,8 +192,7 @@ class OCSVM(BaseShallowDetector):
         }
         return arrays, meta
 
-    def _import_state(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
-        self._restore_common(meta)
+    def _restore_fitted_state(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
         self.support_vectors_ = np.asarray(arrays["support_vectors"], dtype=np.float64)
         self.dual_coef_ = np.asarray(arrays["dual_coef"], dtype=np.float64)
         self.intercept_ = float(meta["intercept"])

@@ -137,12 +137,10 @@ from typing import Any
 
 import numpy as np
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted
 
 from deepsad.baselines._base import BaseShallowDetector, check_positive_number
 from deepsad.baselines._qp import DualSolution, QPSolverError, solve_ssad_dual
 from deepsad.baselines.kernels import check_gamma, kernel_expansion, map_kernel_blocks, rbf_gram, rbf_kernel, resolve_gamma
-from deepsad.detectors.fit_time import timed_fit
 from deepsad.detectors.scoring import check_contamination
 from deepsad.errors import InvalidInputError, TrainingError
 from deepsad.validation import check_positive_int
@@ -179,7 +177,9 @@ class SSAD(BaseShallowDetector):
     """Semi-supervised anomaly detection (Görnitz et al., 2013) with an RBF kernel.
 
     See the module documentation for the primal and dual problems, how the offset and
-    margin are recovered, and the relation to the OC-SVM and SVDD.
+    margin are recovered, and the relation to the OC-SVM and SVDD. The anomaly score is
+    ``rho - sum_i alpha_i s_i k(x_i, x)``: higher = more anomalous, > 0 outside the
+    boundary.
 
     Parameters
     ----------
@@ -283,22 +283,16 @@ class SSAD(BaseShallowDetector):
         check_positive_int("max_iter", self.max_iter)
         check_contamination(self.contamination)
 
-    @timed_fit
+    uses_semi_labels = True
+    fitted_attribute = "expansion_coef_"
+    natural_threshold = 0.0
+
     def fit(self, X: Any, y: Any = None) -> SSAD:
-        """Solve the SSAD dual on the training data.
+        """Solve the SSAD dual on ``X`` with its semi-labels ``y``.
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Training samples (NaN/inf rejected).
-        y : array-like of shape (n_samples,) or None
-            Semi-labels: +1 labeled normal, -1 labeled anomaly, 0 unlabeled; ``None``
-            means all unlabeled (SSAD is then the SVDD / OC-SVM).
-
-        Returns
-        -------
-        SSAD
-            The fitted detector.
+        ``y`` holds +1 (labeled normal), -1 (labeled anomaly) and 0 (unlabeled); with
+        ``y=None`` every sample is unlabeled and SSAD is the SVDD / OC-SVM. Returns the
+        fitted detector.
 
         Raises
         ------
@@ -310,8 +304,10 @@ class SSAD(BaseShallowDetector):
             If the working-set path needs more than ``max_exact_samples`` support
             vectors or does not converge (``QPSolverError`` is a ``TrainingError`` too).
         """
-        self._check_params()
-        X, semi_labels = self._validate_fit_input(X, y)
+        super().fit(X, y)
+        return self
+
+    def _fit_samples(self, X: np.ndarray, semi_labels: np.ndarray, **fit_params: Any) -> None:
         n = X.shape[0]
         self.gamma_ = resolve_gamma(self.gamma, X)
         signs = np.where(semi_labels == -1, -1.0, 1.0)
@@ -341,8 +337,6 @@ class SSAD(BaseShallowDetector):
             self.expansion_points_ = np.ascontiguousarray(landmarks)
             self.expansion_coef_ = projection @ w
         self._store_solution(solution, int(support.sum()), n)
-        self._set_threshold(lambda: self._raw_scores(X), natural_threshold=0.0)
-        return self
 
     def _solver_args(self, signs: np.ndarray, upper: np.ndarray, labeled: np.ndarray) -> dict[str, Any]:
         return dict(
@@ -448,25 +442,10 @@ class SSAD(BaseShallowDetector):
     def _raw_scores(self, X: np.ndarray) -> np.ndarray:
         return self.rho_ - kernel_expansion(X, self.expansion_points_, self.expansion_coef_, self.gamma_)
 
-    def anomaly_score(self, X: Any) -> np.ndarray:
-        """``rho - sum_i alpha_i s_i k(x_i, x)``: higher = more anomalous, > 0 outside the boundary.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        numpy.ndarray of shape (n_samples,), dtype float64
-        """
-        check_is_fitted(self, "expansion_coef_")
-        return self._raw_scores(self._validate_score_input(X))
-
     # ------------------------------------------------------------------ persistence
-    def _export_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    def _fitted_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         arrays = {"expansion_points": self.expansion_points_, "expansion_coef": self.expansion_coef_}
         meta = {
-            **self._common_meta(),
             "rho": self.rho_,
             "margin": self.margin_,
             "kappa": self.kappa_,
@@ -479,8 +458,7 @@ class SSAD(BaseShallowDetector):
         }
         return arrays, meta
 
-    def _import_state(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
-        self._restore_common(meta)
+    def _restore_fitted_state(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
         self.expansion_points_ = np.ascontiguousarray(arrays["expansion_points"], dtype=np.float64)
         self.expansion_coef_ = np.asarray(arrays["expansion_coef"], dtype=np.float64)
         if self.expansion_points_.shape[0] != self.expansion_coef_.shape[0]:

@@ -93,6 +93,27 @@ def feature_mean_and_scale(X: Any) -> tuple[np.ndarray, np.ndarray]:
     return mean, scale
 
 
+def standardize_features(X: np.ndarray, mean: np.ndarray, scale: np.ndarray, *, dtype: Any = None) -> np.ndarray:
+    """``(X - mean) / scale`` per feature: the one standardizing step of every estimator.
+
+    Parameters
+    ----------
+    X : numpy.ndarray of shape (n_samples, n_features)
+    mean, scale : numpy.ndarray of shape (n_features,)
+        Training statistics, e.g. from :func:`feature_mean_and_scale`.
+    dtype : numpy dtype or None, default None
+        Float type of the result; ``None`` keeps NumPy's promotion of the operands.
+        The arithmetic runs in the operands' type either way, so float32 statistics
+        on float32 samples compute in float32.
+
+    Returns
+    -------
+    numpy.ndarray of shape (n_samples, n_features)
+    """
+    Z = (X - mean) / scale
+    return Z if dtype is None else Z.astype(dtype, copy=False)
+
+
 class Standardizer:
     """Standardize features with training statistics; optionally min-max scale after.
 
@@ -124,7 +145,7 @@ class Standardizer:
         self.mean_, self.scale_ = feature_mean_and_scale(X)
         self.n_features_in_ = X.shape[1]
         if self.minmax:
-            Z = (X - self.mean_) / self.scale_
+            Z = standardize_features(X, self.mean_, self.scale_)
             self.min_ = Z.min(axis=0)
             spread = Z.max(axis=0) - self.min_
             self.range_ = np.where(spread > 0, spread, 1.0)
@@ -135,7 +156,7 @@ class Standardizer:
         if not hasattr(self, "mean_"):
             raise InvalidInputError("this Standardizer is not fitted yet; call fit(X_train) first")
         X = self._check(X, fitting=False)
-        Z = (X - self.mean_) / self.scale_
+        Z = standardize_features(X, self.mean_, self.scale_)
         if self.minmax:
             Z = (Z - self.min_) / self.range_
         return Z
