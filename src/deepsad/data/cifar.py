@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from deepsad.data.raw_file import read_raw_file
 from deepsad.errors import DataFileError
 
 logger = logging.getLogger(__name__)
@@ -75,6 +76,7 @@ class RestrictedUnpickler(pickle.Unpickler):
     }
 
     def find_class(self, module: str, name: str) -> Any:
+        """Resolve only the globals a CIFAR-10 batch needs; any other is a :class:`DataFileError`."""
         if (module, name) not in self._ALLOWED:
             raise DataFileError(
                 f"refusing to load {module}.{name}: a CIFAR-10 batch may only contain "
@@ -112,12 +114,7 @@ def read_cifar_batch(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
         hold a ``data`` array of shape (n, 3072) with ``n`` labels in 0..9.
     """
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise DataFileError(f"CIFAR-10 batch not found: {path}") from None
-    except OSError as error:
-        raise DataFileError(f"cannot read {path}: {error.strerror or error}") from None
+    raw = read_raw_file(path, "CIFAR-10 batch")
     try:
         batch = RestrictedUnpickler(io.BytesIO(raw), encoding="bytes").load()
     except DataFileError as error:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from deepsad.data.raw_file import read_raw_file
 from deepsad.errors import DataFileError
 
 #: IDX type code -> big-endian NumPy dtype.
@@ -30,12 +31,7 @@ _GZIP_MAGIC = b"\x1f\x8b"
 
 
 def _read_maybe_gzip(path: Path) -> bytes:
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise DataFileError(f"IDX file not found: {path}") from None
-    except OSError as error:
-        raise DataFileError(f"cannot read {path}: {error.strerror or error}") from None
+    raw = read_raw_file(path, "IDX file")
     # decide by content, not by suffix: some mirrors serve decompressed files named .gz
     if not raw.startswith(_GZIP_MAGIC):
         return raw
