@@ -372,16 +372,12 @@ def plot_parameter_curves(
 
     Parameters
     ----------
-    df : pandas.DataFrame
-        Results as described in :func:`deepsad.experiments.statistics.validate_results`.
-    experiment : str
-        The experiment to draw, e.g. ``"table3"`` or ``"eta"``.
+    df, experiment
+        As in :func:`draw_parameter_curves`.
     out_dir : path
         Folder for the files (created if needed).
-    styles : mapping of str to MethodStyle, optional
+    styles, ddof
         As in :func:`draw_parameter_curves`.
-    ddof : int, default 1
-        Delta degrees of freedom of the std band.
     formats : sequence of {"png", "pdf", "svg"}, default all three
         As in :func:`save_figure`.
 

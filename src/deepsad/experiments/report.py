@@ -247,9 +247,12 @@ def _format_auc(mean: float, std: float, style: _Style) -> str:
     return f"{mean:.1f}{style.plus_minus}{std:.1f}"
 
 
-def _check_format(fmt: str) -> None:
+def _checked_results(df: pd.DataFrame, fmt: str, alpha: float) -> pd.DataFrame:
+    """``df`` validated, after the format and alpha: the cheap checks refuse a typo first."""
     if fmt not in FORMATS:
         raise InvalidInputError(f"unknown report format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    check_alpha(alpha)
+    return validate_results(df)
 
 
 def render_table(
@@ -293,9 +296,7 @@ def render_table(
     InvalidInputError
         For an unknown format, invalid results, or an experiment absent from ``df``.
     """
-    _check_format(fmt)
-    check_alpha(alpha)
-    data = validate_results(df)
+    data = _checked_results(df, fmt, alpha)
     return _render_experiment(data, experiment, fmt, with_paper=with_paper, alpha=alpha, ddof=ddof)
 
 
@@ -497,9 +498,9 @@ def write_report(
     out: str | os.PathLike | TextIO | None = None,
     figures_dir: str | os.PathLike | None = None,
     *,
-    with_paper: bool = True,
     alpha: float = DEFAULT_ALPHA,
     ddof: int = 1,
+    with_paper: bool = True,
 ) -> ReportOutput:
     """Write the tables of every experiment in ``df``, and optionally their figures.
 
@@ -516,7 +517,7 @@ def write_report(
         Also draw the figures (see :mod:`deepsad.experiments.figures`) into this folder;
         needs matplotlib (``pip install 'deepsad[report]'``). Every figure is written as PNG,
         PDF and SVG; the Markdown report embeds the PNG and links the PDF and SVG beside it.
-    with_paper, alpha, ddof
+    alpha, ddof, with_paper
         As in :func:`render_table`.
 
     Returns
@@ -529,9 +530,7 @@ def write_report(
     InvalidInputError
         For an unknown format or invalid results.
     """
-    _check_format(fmt)
-    check_alpha(alpha)
-    data = validate_results(df)
+    data = _checked_results(df, fmt, alpha)
     experiments = ordered_experiments(data["experiment"].unique())
     path = None if out is None or out == "-" or hasattr(out, "write") else Path(out)
 
