@@ -6,9 +6,9 @@ style estimators, with the paper's experiments runnable from the ``deepsad`` com
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from deepsad._lazy import lazy_attributes as _lazy_attributes
 from deepsad._version import __version__
 
 # Attributes imported on first use, so that `import deepsad` (and the `deepsad data`
@@ -31,13 +31,4 @@ if TYPE_CHECKING:  # pragma: no cover
     from deepsad.persistence import load, save
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'deepsad' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = _lazy_attributes(__name__, globals(), _LAZY, __all__)

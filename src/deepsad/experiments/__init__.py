@@ -34,8 +34,7 @@ The command line does the same: ``deepsad experiment run table6 --profile quick`
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from deepsad._lazy import lazy_attributes as _lazy_attributes
 
 # imported on first use: the command line lists configs without importing torch
 _LAZY = {
@@ -58,10 +57,4 @@ _LAZY = {
 
 __all__ = sorted(_LAZY)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'deepsad.experiments' has no attribute {name!r}")
+__getattr__, __dir__ = _lazy_attributes(__name__, globals(), _LAZY, __all__)
