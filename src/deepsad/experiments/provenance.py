@@ -8,6 +8,8 @@ import sys
 
 import numpy as np
 
+from deepsad._version import __version__
+
 
 # memoised, not state: the installed packages do not change while a process runs
 @functools.lru_cache(maxsize=1)
@@ -22,8 +24,6 @@ def package_versions() -> dict[str, str]:
     import scipy
     import sklearn
     import torch
-
-    from deepsad import __version__
 
     return {
         "deepsad": __version__,

@@ -52,9 +52,13 @@ from collections.abc import Iterable, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from deepsad._version import __version__
 from deepsad.errors import DataFileError, DeepSADError, InvalidInputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
 
 logger = logging.getLogger(__name__)
 
@@ -261,7 +265,7 @@ class ResultStore:
         values = tuple(value for value in conditions.values() if value is not None)
         return int(self._conn.execute(sql, values).fetchone()[0])
 
-    def dataframe(self):
+    def dataframe(self) -> pd.DataFrame:
         """The ``tasks`` table as a DataFrame (see :func:`read_results`)."""
         import pandas as pd
 
@@ -478,8 +482,6 @@ def _add_columns(conn: sqlite3.Connection, table: str, definitions: Iterable[str
 
 
 def _create_schema(conn: sqlite3.Connection) -> None:
-    from deepsad import __version__
-
     conn.execute("BEGIN IMMEDIATE")
     try:
         conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
@@ -502,7 +504,7 @@ def _create_schema(conn: sqlite3.Connection) -> None:
     conn.execute("COMMIT")
 
 
-def read_results(path: str | os.PathLike):
+def read_results(path: str | os.PathLike) -> pd.DataFrame:
     """Read a results file into a DataFrame, one row per task.
 
     Parameters
