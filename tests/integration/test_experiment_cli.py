@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 import sqlite3
@@ -27,26 +26,16 @@ from deepsad.experiments.store import ResultStore, read_results
 from helpers import require_file
 
 
-def _wired() -> bool:
-    """Whether ``deepsad`` itself has the ``experiment`` command (else use its own module)."""
-    from deepsad import cli
-
-    for action in cli.build_parser()._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return "experiment" in action.choices
-    return False
-
-
 def cli_main(argv: list[str]) -> int:
-    if _wired():
-        from deepsad.cli import main
-    else:
-        from deepsad.experiments_cli import main
+    """Run ``deepsad`` in this process (the experiment commands live in :mod:`deepsad.cli`)."""
+    from deepsad.cli import main
+
     return main(argv)
 
 
 def cli_command() -> list[str]:
-    return [sys.executable, "-m", "deepsad" if _wired() else "deepsad.experiments_cli"]
+    """The ``deepsad`` command for a subprocess, without relying on an installed entry point."""
+    return [sys.executable, "-m", "deepsad"]
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
