@@ -39,17 +39,16 @@ from deepsad.detector_registry import detector_class_by_name, detector_class_nam
 from deepsad.errors import InvalidInputError, ModelFileError
 
 FORMAT_NAME = "deepsad-model"
-#: 2: LeNet state dicts in the fused-layer numbering (BatchNormLeakyMaxPool2d,
-#: UpsamplingConvTranspose2d); version-1 files still load (their keys are renumbered),
-#: and a deepsad that reads only version 1 refuses version-2 files with "upgrade deepsad"
-#: instead of failing on unexpected weight names.
-#: 3: Deep SAD / Deep SVDD ensembles (``n_networks``; the other networks' weights under
-#: ``network<k>.``), the ``"auto"`` recipe parameters and MLPSpec's batch_norm /
-#: init_gain; older files load with the settings they were trained with
-#: (``_upgrade_saved_params``)
-#: 4: the weights file is named by its checksum (``weights_file`` in the JSON), which
-#: makes saving atomic; older files keep ``weights.safetensors``
-FORMAT_VERSION = 4
+#: Format versions, one line each: why it came. Files of every older version load (their
+#: differences are upgraded on load); a newer one is refused with "upgrade deepsad".
+#: 1: deepsad 0.1.0: safetensors weights + checksummed canonical JSON; LeNets in stock layers.
+#: 2: LeNet weights in the fused speed layers' numbering (a format-1 reader refuses, not misloads).
+#: 3: Deep SAD / Deep SVDD ensembles, "auto" recipe parameters, MLPSpec batch_norm / init_gain.
+#: 4: the weights file named by its checksum (``weights_file``), which makes saving atomic.
+#: 5: LeNet weights under their canonical stock-layer names again (format 1's), readable by anyone.
+FORMAT_VERSION = 5
+#: Format versions whose LeNet weights use the fused-layer numbering.
+FUSED_LENET_NAMES_VERSIONS = (2, 3, 4)
 #: The weights file of formats 1 to 3.
 WEIGHTS_FILE = "weights.safetensors"
 CONFIG_FILE = "model.json"
@@ -232,6 +231,23 @@ def _read_config(directory: Path) -> dict[str, Any]:
     return content
 
 
+def _upgrade_weight_names(arrays: dict[str, np.ndarray], content: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The weights of a file of an older format under today's names.
+
+    Formats 2 to 4 saved LeNets (recognised by the saved spec) in the fused-layer
+    numbering; formats 1 and 5 use the canonical names. A custom network's weights are
+    passed on as saved.
+    """
+    fitted = content.get("fitted")
+    spec = fitted.get("spec") if isinstance(fitted, dict) else None
+    if content.get("format_version") not in FUSED_LENET_NAMES_VERSIONS or not isinstance(spec, dict) \
+            or spec.get("type") != "lenet":
+        return arrays
+    from deepsad.models.lenet_names import canonical_lenet_names
+
+    return canonical_lenet_names(arrays)
+
+
 def load(
     path: str | os.PathLike,
     *,
@@ -283,6 +299,7 @@ def load(
         raise ModelFileError(f"{directory} holds an unknown detector class {name!r}")
     cls = detector_class_by_name(name)
     try:
+        arrays = _upgrade_weight_names(arrays, content)
         params = dict(content["params"])
         if isinstance(params.get("network"), dict) and params["network"].get("type") == "custom":
             if network is None:

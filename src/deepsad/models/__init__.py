@@ -19,6 +19,7 @@ from __future__ import annotations
 from deepsad.models.autoencoder import Autoencoder
 from deepsad.models.batchnorm import FastBatchNorm2d
 from deepsad.models.build import build_decoder, build_encoder, representation_dim
+from deepsad.models.fused import FusedPlaceholder, to_stock_layers, use_fused_layers, use_stock_layers
 from deepsad.models.init import init_weights_
 from deepsad.models.lenet import LENET_ARCHITECTURES, LeNetArchitecture, LeNetDecoder, LeNetEncoder
 from deepsad.models.mlp import MLPDecoder, MLPEncoder
@@ -33,13 +34,13 @@ from deepsad.models.specs import (
     spec_from_dict,
     spec_to_dict,
 )
-from deepsad.models.stock import to_stock_layers
 
 __all__ = [
     "LENET_ARCHITECTURES",
     "Autoencoder",
     "BatchNormLeakyMaxPool2d",
     "FastBatchNorm2d",
+    "FusedPlaceholder",
     "LeNetArchitecture",
     "LeNetDecoder",
     "LeNetEncoder",
@@ -58,4 +59,6 @@ __all__ = [
     "spec_from_dict",
     "spec_to_dict",
     "to_stock_layers",
+    "use_fused_layers",
+    "use_stock_layers",
 ]

@@ -37,7 +37,7 @@ def _check_fits(spec: NetworkSpec, input_shape: Sequence[int]) -> tuple[int, ...
     raise InvalidInputError(f"spec must be an MLPSpec or LeNetSpec, got {spec!r}")
 
 
-def build_encoder(spec: NetworkSpec, input_shape: tuple[int, ...]) -> nn.Module:
+def build_encoder(spec: NetworkSpec, input_shape: tuple[int, ...], *, fused: bool = True) -> nn.Module:
     """The encoder phi described by ``spec`` for samples of shape ``input_shape``.
 
     Parameters
@@ -46,6 +46,9 @@ def build_encoder(spec: NetworkSpec, input_shape: tuple[int, ...]) -> nn.Module:
         The architecture.
     input_shape : tuple of int
         Shape of one sample: ``(d,)`` for an MLP, ``(c, h, w)`` for a LeNet.
+    fused : bool, default=True
+        Build a LeNet with the fused speed layers of :mod:`deepsad.models.fused` (same
+        function and state dict); ``False`` keeps its stock layers. MLPs have none.
 
     Returns
     -------
@@ -66,10 +69,13 @@ def build_encoder(spec: NetworkSpec, input_shape: tuple[int, ...]) -> nn.Module:
                 shape[0], spec.hidden_sizes, spec.rep_dim, negative_slope=spec.negative_slope, bn_eps=spec.bn_eps,
                 batch_norm=spec.batch_norm,
             )
-        return LeNetEncoder(spec.variant, spec.rep_dim, negative_slope=spec.negative_slope, bn_eps=spec.bn_eps)
+        return LeNetEncoder(spec.variant, spec.rep_dim, negative_slope=spec.negative_slope, bn_eps=spec.bn_eps,
+                            fused=fused)
 
 
-def build_decoder(spec: NetworkSpec, input_shape: tuple[int, ...], output_activation: str = "sigmoid") -> nn.Module:
+def build_decoder(
+    spec: NetworkSpec, input_shape: tuple[int, ...], output_activation: str = "sigmoid", *, fused: bool = True
+) -> nn.Module:
     """The decoder mirroring ``build_encoder(spec, input_shape)``.
 
     Parameters
@@ -80,6 +86,8 @@ def build_decoder(spec: NetworkSpec, input_shape: tuple[int, ...], output_activa
         Shape of one sample, which the decoder reconstructs.
     output_activation : {"sigmoid", "identity"}, default="sigmoid"
         ``"sigmoid"`` for data in [0, 1], ``"identity"`` for standardized data.
+    fused : bool, default=True
+        As for :func:`build_encoder`.
 
     Returns
     -------
@@ -114,6 +122,7 @@ def build_decoder(spec: NetworkSpec, input_shape: tuple[int, ...], output_activa
             negative_slope=spec.negative_slope,
             bn_eps=spec.bn_eps,
             output_activation=output_activation,
+            fused=fused,
         )
 
 

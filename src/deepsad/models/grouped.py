@@ -5,11 +5,8 @@ as one: a convolution from C to O channels becomes one from K*C to K*O channels 
 ``groups=K`` (model k sees only its own C input channels), a BatchNorm over C channels
 one over K*C channels (statistics stay per model: a channel belongs to one model), a
 Linear a batched matrix product over K weight matrices, and every elementwise layer
-and pooling stays as it is. On CPU this pays where vmap-based stacking does
-not: the MNIST LeNet's 1 -> 8 -> 4 channel convolutions are too narrow for the vector
-units, and two of them side by side in channels_last fill them; the small ODDS MLPs
-share one step's overhead (figures: docs/performance.md, "Where the speed layer's
-numbers come from"; ``benchmarks/bench_stacked.py``).
+and pooling stays as it is. On CPU this fills vector units that one narrow network
+leaves idle, where vmap-based stacking does not (measurements: docs/performance.md).
 
 Layouts, with b samples per model:
 
@@ -18,10 +15,12 @@ Layouts, with b samples per model:
   ``k*F .. k*F + F - 1``, which is also what a per-model ``flatten(1)`` of the image layout
   gives (order ``(k, c, h, w)``), so flatten and unflatten need no reordering.
 
-Only deepsad's own networks are grouped (:class:`~deepsad.models.Autoencoder` of
-:class:`~deepsad.models.LeNetEncoder` / :class:`~deepsad.models.LeNetDecoder` /
-:class:`~deepsad.models.MLPEncoder` / :class:`~deepsad.models.MLPDecoder`); for anything
-else :func:`group_networks` returns ``None`` and the caller uses vmap.
+The grouping follows the networks' structure: deepsad's networks
+(:class:`~deepsad.models.Autoencoder`, the LeNet and MLP encoders and decoders) run
+their children one after the other, and each child is an ``nn.Sequential``, an
+``nn.Flatten`` / ``nn.Unflatten`` or another such network; every layer of those sequences
+must be of a type with a grouped form (stock or fused). For anything else
+:func:`group_networks` returns ``None`` and the caller uses vmap.
 """
 
 from __future__ import annotations
@@ -35,13 +34,22 @@ from torch import nn
 
 from deepsad.models.autoencoder import Autoencoder
 from deepsad.models.batchnorm import FAST_PATH_MAX_CHANNELS, FastBatchNorm2d
+from deepsad.models.fused import FusedPlaceholder
 from deepsad.models.lenet import LeNetDecoder, LeNetEncoder
 from deepsad.models.mlp import MLPDecoder, MLPEncoder
 from deepsad.models.pooled_batchnorm import BatchNormLeakyMaxPool2d
 from deepsad.models.resize_conv import UpsamplingConvTranspose2d
 
 #: Layers that act on each channel or feature alone: one instance serves all K models.
-_PER_CHANNEL_LAYERS = (nn.LeakyReLU, nn.Sigmoid, nn.Identity, nn.MaxPool2d)
+_PER_CHANNEL_LAYERS = (nn.LeakyReLU, nn.Sigmoid, nn.Identity, FusedPlaceholder, nn.MaxPool2d, nn.Upsample)
+
+#: Networks whose forward runs their children one after the other, in registration order
+#: (a user's module may do anything in its forward, so only these are followed).
+_CHAINED_NETWORKS = (Autoencoder, LeNetEncoder, LeNetDecoder, MLPEncoder, MLPDecoder)
+
+#: Layers that decide whether a network reads images (the first such layer) or flat vectors.
+_IMAGE_LAYERS = (nn.Conv2d, nn.ConvTranspose2d, nn.BatchNorm2d, nn.MaxPool2d, nn.Upsample)
+_FLAT_LAYERS = (nn.Linear, nn.BatchNorm1d, nn.Flatten, nn.Unflatten)
 
 
 @dataclass
@@ -195,25 +203,29 @@ def group_networks(modules: Sequence[nn.Module]) -> GroupedNetwork | None:
     if len(devices) != 1:
         return None
     channels_last = devices.pop().type == "cpu"
-    chains = [_chain(m) for m in modules]
-    if len({tuple(type(part) for part in chain) for chain in chains}) != 1:
-        return None
     grouping = _Grouping(channels_last=channels_last)
     try:
-        body = nn.Sequential(*(grouping.container([chain[i] for chain in chains]) for i in range(len(chains[0]))))
+        body = nn.Sequential(grouping.network(modules))
     except _NotGroupable:
         return None
-    image_input = isinstance(chains[0][0], LeNetEncoder)
-    image_output = isinstance(chains[0][-1], LeNetDecoder)
+    image_input = _reads_images(modules[0])
+    # each flatten / unflatten between the input and the output switches the layout
+    image_output = image_input
+    for layer in body.modules():
+        if isinstance(layer, (_Flatten, _Unflatten)):
+            image_output = isinstance(layer, _Unflatten)
     return GroupedNetwork(body, grouping.links, n_models=len(modules), image_input=image_input,
                           image_output=image_output, channels_last=channels_last and (image_input or image_output))
 
 
-def _chain(module: nn.Module) -> list[nn.Module]:
-    """The encoder / decoder parts a network consists of, input side first."""
-    if type(module) is Autoencoder:
-        return [module.encoder, module.decoder]
-    return [module]
+def _reads_images(module: nn.Module) -> bool:
+    """Whether the first layer that cares about the layout takes an image."""
+    for layer in module.modules():
+        if isinstance(layer, _IMAGE_LAYERS):
+            return True
+        if isinstance(layer, _FLAT_LAYERS):
+            return False
+    return False
 
 
 class _Grouping:
@@ -223,21 +235,28 @@ class _Grouping:
         self.channels_last = channels_last
         self.links: list[_Link] = []
 
-    def container(self, modules: list[nn.Module]) -> nn.Module:
+    def network(self, modules: list[nn.Module]) -> nn.Module:
+        """The grouped form of K corresponding networks, sequences or layers (one per model)."""
         kind = type(modules[0])
         if any(type(m) is not kind for m in modules):
             raise _NotGroupable
-        if kind is LeNetEncoder:
-            return nn.Sequential(self.sequence([m.features for m in modules]), _Flatten(),
-                                 self.sequence([m.head for m in modules]))
-        if kind is LeNetDecoder:
-            if len({m.feature_shape for m in modules}) != 1:
+        if kind is nn.Sequential:
+            return self.sequence(modules)
+        if kind in _CHAINED_NETWORKS:
+            children = [list(m.named_children()) for m in modules]
+            if any([name for name, _ in c] != [name for name, _ in children[0]] for c in children):
                 raise _NotGroupable
-            return nn.Sequential(self.sequence([m.head for m in modules]),
-                                 _Unflatten(len(modules), modules[0].feature_shape),
-                                 self.sequence([m.deconvs for m in modules]))
-        if kind in (MLPEncoder, MLPDecoder):
-            return self.sequence([m.net for m in modules])
+            return nn.Sequential(*(self.network([c[i][1] for c in children]) for i in range(len(children[0]))))
+        if kind is nn.Flatten:
+            _same_settings(modules, lambda m: (m.start_dim, m.end_dim))
+            if (modules[0].start_dim, modules[0].end_dim) != (1, -1):
+                raise _NotGroupable
+            return _Flatten()
+        if kind is nn.Unflatten:
+            _same_settings(modules, lambda m: (m.dim, tuple(m.unflattened_size)))
+            if modules[0].dim != 1 or len(modules[0].unflattened_size) != 3:
+                raise _NotGroupable
+            return _Unflatten(len(modules), tuple(modules[0].unflattened_size))
         raise _NotGroupable
 
     def sequence(self, sequences: list[nn.Module]) -> nn.Sequential:

@@ -5,15 +5,12 @@ BatchNorm2d without affine -> leaky ReLU -> 2x2 max-pool), a flatten, optional d
 layers, and a final bias-free Linear to the representation. They differ only in the
 numbers in :data:`LENET_ARCHITECTURES`.
 
-The modules work in either memory format; channels_last is faster on CPU (DESIGN §6),
-so callers may use ``model.to(memory_format=torch.channels_last)`` with channels_last
-inputs and get the same numbers. Some layer sequences are computed in equivalent,
-cheaper forms: each conv module's BN -> leaky ReLU -> max-pool is one
-:class:`~deepsad.models.pooled_batchnorm.BatchNormLeakyMaxPool2d` (which pools first),
-each decoder stage's upsampling + transposed conv one
-:class:`~deepsad.models.resize_conv.UpsamplingConvTranspose2d` (which convolves the small
-map), and the decoder's BatchNorm is :class:`~deepsad.models.batchnorm.FastBatchNorm2d`.
-:func:`~deepsad.models.stock.to_stock_layers` rebuilds a network from stock torch layers.
+The networks are made of stock torch layers, so their state dicts read as any PyTorch
+user expects; built with ``fused=True`` (the default) they compute some layer runs in
+the equivalent, faster forms of :mod:`deepsad.models.fused`, under the same parameter
+and buffer names. They work in either memory format; channels_last is faster on CPU
+(DESIGN §6), so callers may use ``model.to(memory_format=torch.channels_last)`` with
+channels_last inputs and get the same numbers.
 """
 
 from __future__ import annotations
@@ -24,10 +21,8 @@ import torch
 from torch import nn
 
 from deepsad.errors import InvalidInputError
-from deepsad.models.batchnorm import FastBatchNorm2d
 from deepsad.models.blocks import dense_block, output_activation_module
-from deepsad.models.pooled_batchnorm import BatchNormLeakyMaxPool2d
-from deepsad.models.resize_conv import UpsamplingConvTranspose2d
+from deepsad.models.fused import use_fused_layers
 from deepsad.models.specs import LENET_DEFAULT_REP_DIM
 
 KERNEL_SIZE = 5
@@ -86,10 +81,9 @@ def _architecture(variant: str) -> LeNetArchitecture:
 class LeNetEncoder(nn.Module):
     """phi for images: ``(n, c, h, w) -> (n, rep_dim)``.
 
-    Each conv module is a 5x5 conv and one :class:`~deepsad.models.pooled_batchnorm.BatchNormLeakyMaxPool2d`
-    (BN, leaky ReLU and 2x2 max-pool). State dicts of the earlier layout, with separate
-    BN / leaky ReLU / pool layers (deepsad 0.1.0 model files), load unchanged: their
-    keys are renumbered on load.
+    ``features`` holds per conv module ``Conv2d, BatchNorm2d, LeakyReLU, MaxPool2d``
+    (stage t at indices ``4t .. 4t + 3``), ``flatten`` reshapes to ``(n, flat_size)``
+    and ``head`` holds the dense layers and the final Linear.
 
     Parameters
     ----------
@@ -101,6 +95,9 @@ class LeNetEncoder(nn.Module):
         Leaky ReLU slope.
     bn_eps : float, default=1e-4
         BatchNorm epsilon.
+    fused : bool, default=True
+        Compute with the fused layers of :mod:`deepsad.models.fused` (same function,
+        same state dict); ``False`` keeps the stock layers.
 
     Attributes
     ----------
@@ -111,7 +108,13 @@ class LeNetEncoder(nn.Module):
     """
 
     def __init__(
-        self, variant: str, rep_dim: int | None = None, *, negative_slope: float = 0.1, bn_eps: float = 1e-4
+        self,
+        variant: str,
+        rep_dim: int | None = None,
+        *,
+        negative_slope: float = 0.1,
+        bn_eps: float = 1e-4,
+        fused: bool = True,
     ) -> None:
         super().__init__()
         arch = _architecture(variant)
@@ -124,13 +127,15 @@ class LeNetEncoder(nn.Module):
         for out_channels in arch.channels:
             conv_layers += [
                 nn.Conv2d(in_channels, out_channels, KERNEL_SIZE, padding=PADDING, bias=False),
-                # BN -> leaky ReLU -> 2x2 max-pool in one layer, which pools first where
-                # that is faster (see deepsad.models.pooled_batchnorm)
-                BatchNormLeakyMaxPool2d(out_channels, eps=bn_eps, negative_slope=negative_slope, pool=2),
+                nn.BatchNorm2d(out_channels, eps=bn_eps, affine=False),
+                nn.LeakyReLU(negative_slope),
+                nn.MaxPool2d(2),
             ]
             in_channels = out_channels
         self.features = nn.Sequential(*conv_layers)
-        self.register_load_state_dict_pre_hook(_renumber_separate_encoder_layers)
+        # flatten(1) copies a channels_last map, so the order is always (c, h, w) and the
+        # Linear weights mean the same in both memory formats
+        self.flatten = nn.Flatten()
 
         head: list[nn.Module] = []
         width = arch.flat_size
@@ -139,28 +144,24 @@ class LeNetEncoder(nn.Module):
             width = dense
         head.append(nn.Linear(width, self.rep_dim, bias=False))
         self.head = nn.Sequential(*head)
+        if fused:
+            use_fused_layers(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.features(x)  # (n, c, h, w) -> (n, c_last, h / 2^k, w / 2^k)
-        # flatten(1) copies when x is channels_last, so the order is always (c, h, w)
-        # and the Linear weights mean the same in both memory formats
-        x = x.flatten(1)  # (n, flat_size)
+        x = self.flatten(x)  # (n, flat_size)
         return self.head(x)  # (n, rep_dim)
 
 
 class LeNetDecoder(nn.Module):
     """The mirror of :class:`LeNetEncoder`: ``(n, rep_dim) -> (n, c, h, w)``.
 
-    Dense layers reversed (each Linear -> BN1d -> leaky ReLU, no bias) up to the flat
-    size, a reshape to the last feature map, then per conv module, in reverse: 2x
-    nearest upsampling (replacing the max-pool) and a 5x5 transposed convolution
-    (replacing the conv), both in one :class:`~deepsad.models.resize_conv.UpsamplingConvTranspose2d`,
-    with BN2d and leaky ReLU, except after the last one, which has a bias and the
-    output activation instead.
-
-    State dicts of the earlier layout, with a separate ``nn.Upsample`` before each
-    transposed convolution (deepsad 0.1.0 model files), load unchanged: their keys are
-    renumbered on load.
+    ``head`` holds the dense layers reversed (each Linear -> BN1d -> leaky ReLU, no bias)
+    up to the flat size, ``unflatten`` reshapes to the last feature map, and ``deconvs``
+    holds per conv module, in reverse, ``Upsample`` (2x nearest, replacing the max-pool),
+    ``ConvTranspose2d`` (5x5, replacing the conv), ``BatchNorm2d``, ``LeakyReLU`` (stage t
+    at indices ``4t .. 4t + 3``); the last stage's transposed conv has a bias and is
+    followed by the output activation instead.
 
     Parameters
     ----------
@@ -172,6 +173,8 @@ class LeNetDecoder(nn.Module):
         As in the encoder.
     output_activation : {"sigmoid", "identity"}, default="sigmoid"
         ``"sigmoid"`` for pixels in [0, 1], ``"identity"`` for standardized images.
+    fused : bool, default=True
+        As in the encoder.
     """
 
     def __init__(
@@ -182,6 +185,7 @@ class LeNetDecoder(nn.Module):
         negative_slope: float = 0.1,
         bn_eps: float = 1e-4,
         output_activation: str = "sigmoid",
+        fused: bool = True,
     ) -> None:
         super().__init__()
         arch = _architecture(variant)
@@ -195,67 +199,28 @@ class LeNetDecoder(nn.Module):
         for width_in, width_out in zip(widths[:-1], widths[1:]):
             head += dense_block(width_in, width_out, negative_slope=negative_slope, bn_eps=bn_eps)
         self.head = nn.Sequential(*head)
+        self.unflatten = nn.Unflatten(1, self.feature_shape)
 
         # channels run backwards: e.g. mnist 4 -> 8 -> 1
         channels = [*reversed(arch.channels), arch.input_shape[0]]
         layers: list[nn.Module] = []
         for i, (in_channels, out_channels) in enumerate(zip(channels[:-1], channels[1:])):
             last = i == len(channels) - 2
-            # 2x nearest upsampling + a stride-1, padding-2 transposed conv (which keeps
-            # h and w), computed on the small map: the same function with ~1/3 of the
-            # multiplications (see deepsad.models.resize_conv)
-            layers.append(UpsamplingConvTranspose2d(in_channels, out_channels, KERNEL_SIZE, padding=PADDING,
-                                                    scale_factor=2, bias=last))
+            # a stride-1, padding-2 transposed conv keeps h and w: only the upsampling grows them
+            layers += [
+                nn.Upsample(scale_factor=2, mode="nearest"),
+                nn.ConvTranspose2d(in_channels, out_channels, KERNEL_SIZE, padding=PADDING, bias=last),
+            ]
             if last:
                 layers.append(output_activation_module(output_activation))
             else:
-                layers += [FastBatchNorm2d(out_channels, eps=bn_eps, affine=False), nn.LeakyReLU(negative_slope)]
+                layers += [nn.BatchNorm2d(out_channels, eps=bn_eps, affine=False), nn.LeakyReLU(negative_slope)]
         self.deconvs = nn.Sequential(*layers)
-        self.register_load_state_dict_pre_hook(_renumber_separate_decoder_layers)
+        if fused:
+            use_fused_layers(self)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         x = self.head(z)  # (n, rep_dim) -> (n, flat_size)
-        x = x.unflatten(1, self.feature_shape)  # (n, c_last, h / 2^k, w / 2^k)
+        x = self.unflatten(x)  # (n, c_last, h / 2^k, w / 2^k)
         return self.deconvs(x)  # (n, c, h, w)
 
-
-def _renumber_separate_encoder_layers(module: nn.Module, state_dict: dict, prefix: str, *args: object) -> None:
-    """Map a state dict of the encoder layout with separate BN / leaky ReLU / pool layers onto this one.
-
-    Old stage ``features.{4t .. 4t + 3}`` = conv, BN, leaky ReLU, pool; now ``features.{2t, 2t + 1}``
-    = conv, BN with leaky ReLU and pool. An old state dict has a weight at
-    ``features.4`` (its second conv) but none at ``features.2`` (a parameter-free layer there).
-    """
-    if f"{prefix}features.4.weight" in state_dict and f"{prefix}features.2.weight" not in state_dict:
-        _renumber_stages(state_dict, f"{prefix}features.", old_stage_layers=4, new_stage_layers=2,
-                         new_position={0: 0, 1: 1})
-
-
-def _renumber_separate_decoder_layers(module: nn.Module, state_dict: dict, prefix: str, *args: object) -> None:
-    """Map a state dict of the decoder layout with separate ``nn.Upsample`` layers onto this one.
-
-    Old stage ``deconvs.{4t .. 4t + 3}`` = upsample, transposed conv, BN, leaky ReLU; now
-    ``deconvs.{3t .. 3t + 2}`` = upsampling transposed conv, BN, leaky ReLU. An old state
-    dict has a weight at ``deconvs.1``, a parameter-free BatchNorm now.
-    """
-    if f"{prefix}deconvs.1.weight" in state_dict:
-        _renumber_stages(state_dict, f"{prefix}deconvs.", old_stage_layers=4, new_stage_layers=3,
-                         new_position={1: 0, 2: 1})
-
-
-def _renumber_stages(state_dict: dict, head: str, *, old_stage_layers: int, new_stage_layers: int,
-                     new_position: dict[int, int]) -> None:
-    """Rename ``{head}{i}.*`` keys in place: old layer i of a stage moves to its new position.
-
-    deepsad 0.1.0 model files hold the older layouts; their layers with state are the
-    ones in ``new_position`` (the others had no parameters or buffers).
-    """
-    renumbered = {}
-    for key in [k for k in state_dict if k.startswith(head)]:
-        index, _, rest = key[len(head):].partition(".")
-        if not index.isdigit() or int(index) % old_stage_layers not in new_position:
-            continue  # not a layer of the old layout: load_state_dict reports it as unexpected
-        stage, position = divmod(int(index), old_stage_layers)
-        renumbered[f"{head}{stage * new_stage_layers + new_position[position]}.{rest}"] = state_dict.pop(key)
-    # inserted only after every old key is gone: an old and a new name may coincide
-    state_dict.update(renumbered)

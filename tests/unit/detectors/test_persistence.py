@@ -154,28 +154,15 @@ def test_a_cuda_trained_model_loads_on_cpu(tmp_path, fitted, data, monkeypatch):
 
 
 def _as_version_1(directory) -> None:
-    """Rewrite a saved LeNet model as deepsad 0.1.0 wrote it: format version 1, weight names
-    in the layout with separate BN / leaky ReLU / pool and upsampling layers."""
-    import re
-
+    """Rewrite a saved LeNet model as deepsad 0.1.0 wrote it: format version 1, one fixed
+    weights file name; the weight names are today's (the canonical stock-layer ones)."""
     from safetensors.numpy import load_file, save
 
     from deepsad import persistence
 
-    def old_name(key: str) -> str:
-        def encoder(match: re.Match) -> str:  # new 2t + p -> old 4t + p
-            stage, position = divmod(int(match.group(1)), 2)
-            return f".features.{4 * stage + position}."
-
-        def decoder(match: re.Match) -> str:  # new 3t + q -> old 4t + q + 1
-            stage, position = divmod(int(match.group(1)), 3)
-            return f".deconvs.{4 * stage + position + 1}."
-
-        return re.sub(r"\.deconvs\.(\d+)\.", decoder, re.sub(r"\.features\.(\d+)\.", encoder, key))
-
     config_path = directory / persistence.CONFIG_FILE
     current = persistence.weights_path(directory)
-    arrays = {old_name(key): value for key, value in load_file(current).items()}
+    arrays = load_file(current)
     current.unlink()
     weights = save(arrays)
     (directory / persistence.WEIGHTS_FILE).write_bytes(weights)
