@@ -37,7 +37,7 @@ class FusedPlaceholder(nn.Identity):
 
 
 def use_fused_layers(module: nn.Module) -> nn.Module:
-    """Put the fused forms of the stock layer runs of ``module`` in place, in place.
+    """Swap the fused forms into ``module`` in place of its stock layer runs that have one.
 
     Parameters
     ----------

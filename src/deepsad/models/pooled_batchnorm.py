@@ -12,7 +12,8 @@ That pays on narrow channels_last CPU inputs; from 16 channels on the native ker
 are faster, so wider inputs, like NCHW inputs and GPUs, run the three native layers one
 after the other (the same narrow-channel rule as
 :class:`~deepsad.models.batchnorm.FastBatchNorm2d`; figures: docs/performance.md, "Where
-the speed layer's numbers come from").
+the speed layer's numbers come from"). :func:`deepsad.models.fused.use_fused_layers`
+swaps it in for the three stock layers.
 """
 
 from __future__ import annotations

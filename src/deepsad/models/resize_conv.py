@@ -16,6 +16,7 @@ convolution's ``(in, out / groups, k, k)`` weight (the state dict is that of an
 ``nn.ConvTranspose2d``), and the phase kernels are derived from it on every forward, so
 gradients, optimisers and initialisation see the original parameterisation (figures:
 docs/performance.md, "Where the speed layer's numbers come from").
+:func:`deepsad.models.fused.use_fused_layers` swaps it in for the two stock layers.
 """
 
 from __future__ import annotations
