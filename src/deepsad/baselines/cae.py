@@ -16,11 +16,10 @@ import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from deepsad.baselines.network_base import NetworkBaseline
+from deepsad.baselines.network_base import NetworkBaseline, load_module, module_arrays
 from deepsad.detectors.fit_time import timed_fit
 from deepsad.errors import InvalidInputError
 from deepsad.models import Autoencoder, build_decoder, build_encoder, init_weights_
-from deepsad.models.state import state_dict_with_prefix
 from deepsad.training import (
     make_generator,
     map_batches,
@@ -46,6 +45,8 @@ def _build_autoencoder(
 
 class CAE(NetworkBaseline):
     """(Convolutional) autoencoder baseline: anomaly score = squared reconstruction error.
+
+    ``anomaly_score(X)`` is ``||x - decoder(encoder(x))||^2`` of each sample.
 
     The autoencoder is the one Deep SAD pretrains (encoder = Deep SAD's phi, decoder its
     mirror image) and is trained with the same trainer and the paper's autoencoder
@@ -134,6 +135,8 @@ class CAE(NetworkBaseline):
         self.random_state = random_state
         self.verbose = verbose
 
+    fitted_attribute = "autoencoder_"
+
     @timed_fit
     def fit(self, X: Any, y: Any = None) -> CAE:
         """Train the autoencoder on all samples except labeled anomalies.
@@ -194,48 +197,28 @@ class CAE(NetworkBaseline):
         def error(batch: torch.Tensor) -> torch.Tensor:
             return per_sample_reconstruction_error(self.autoencoder_(batch), batch)
 
-        return map_batches(error, X_t, batch_size=self._scoring_batch_size()).to("cpu").double().numpy()
+        return self._batch_scores(error, X_t)
 
-    def anomaly_score(self, X: Any) -> np.ndarray:
-        """Squared reconstruction error ``||x - decoder(encoder(x))||^2`` of each sample.
-
-        Parameters
-        ----------
-        X : array-like or torch.Tensor of shape (n_samples, ...)
-            Samples shaped like the training data (standardized internally if
-            ``standardize=True``).
-
-        Returns
-        -------
-        numpy.ndarray of shape (n_samples,), dtype float64
-        """
-        check_is_fitted(self, "autoencoder_")
-        X_np = self._score_input(X)
+    def _raw_scores(self, X: np.ndarray) -> np.ndarray:
         self._to_device(self.autoencoder_)
-        return self._reconstruction_errors(self._as_tensor(X_np))
+        return self._reconstruction_errors(self._as_tensor(X))
 
     def encode(self, X: Any) -> np.ndarray:
         """Bottleneck codes ``encoder(x)`` of shape (n_samples, rep_dim), float32."""
         check_is_fitted(self, "autoencoder_")
-        X_np = self._score_input(X)
+        X_np = self._validate_scoring_data(X)
         encoder = self._to_device(self.autoencoder_).encoder.eval()
         codes = map_batches(encoder, self._as_tensor(X_np), batch_size=self._scoring_batch_size())
         return codes.to("cpu").numpy()
 
     # ------------------------------------------------------------------ persistence hooks
-    def _export_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        arrays, meta = self._common_arrays_meta()
-        arrays.update(
-            {f"autoencoder.{k}": v.detach().to("cpu").numpy() for k, v in self.autoencoder_.state_dict().items()}
-        )
-        meta.update({"output_activation": self.output_activation_, "n_train": self.n_train_})
-        return arrays, meta
+    def _fitted_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        meta = {"output_activation": self.output_activation_, "n_train": self.n_train_}
+        return module_arrays(self.autoencoder_, "autoencoder."), meta
 
-    def _import_state(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
-        self._import_common(arrays, meta)
+    def _restore_fitted_state(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
         self.output_activation_ = meta["output_activation"]
         self.n_train_ = int(meta["n_train"])
         # the weights are overwritten right away; the seed is irrelevant
         autoencoder = _build_autoencoder(self.spec_, self.input_shape_, self.output_activation_, make_generator(0))
-        autoencoder.load_state_dict(state_dict_with_prefix(arrays, "autoencoder."), strict=True)
-        self.autoencoder_ = autoencoder.eval()
+        self.autoencoder_ = load_module(autoencoder, arrays, "autoencoder.")

@@ -18,18 +18,16 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, OutlierMixin
-from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from deepsad.detectors.deep_base import BaseDeepDetector, DeviceTensorsMixin
+from deepsad.baselines.network_base import NetworkDetector, load_module, module_arrays
+from deepsad.detectors.estimator_base import check_bool
 from deepsad.detectors.fit_time import timed_fit
-from deepsad.detectors.scoring import AnomalyScoreMixin, check_contamination
+from deepsad.detectors.scoring import check_contamination
 from deepsad.errors import InvalidInputError, TrainingError
 from deepsad.models import MLPSpec, init_weights_
-from deepsad.models.state import state_dict_with_prefix
-from deepsad.training import make_generator, map_batches, seed_from_random_state, threads_for_fit
-from deepsad.validation import check_fraction, check_positive_int, check_semi_labels, check_X
+from deepsad.training import make_generator, seed_from_random_state, threads_for_fit
+from deepsad.validation import check_fraction, check_positive_int
 
 logger = logging.getLogger(__name__)
 
@@ -117,14 +115,16 @@ def _build_scorer(n_features: int, hidden_sizes: Sequence[int], generator: torch
     return net
 
 
-class DevNet(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, BaseEstimator):
+class DevNet(NetworkDetector):
     """Deviation network (DevNet): an MLP trained end to end to output anomaly scores.
 
     Each training step draws a balanced mini-batch (half labeled anomalies, drawn with
     replacement, half from the other samples) and ``n_reference`` fresh reference
     scores from N(0, 1), and minimises :func:`deviation_loss` with RMSprop. Labeled
     normals and unlabeled samples are both "normal" to the loss. Without labeled
-    anomalies the method cannot train, so ``fit`` refuses.
+    anomalies the method cannot train, so ``fit`` refuses. The anomaly score is the
+    network's output phi(x), on the scale of the N(0, 1) prior: normal samples near 0,
+    samples like the labeled anomalies near ``margin`` or above.
 
     Parameters
     ----------
@@ -215,8 +215,8 @@ class DevNet(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, BaseEstimator)
         self.random_state = random_state
         self.verbose = verbose
 
-    _fit_standardizer = BaseDeepDetector._fit_standardizer
-    _standardized = BaseDeepDetector._standardized
+    uses_semi_labels = True
+    fitted_attribute = "network_"
 
     # ------------------------------------------------------------------ validation
     def _check_params(self) -> tuple[int, ...]:
@@ -235,8 +235,7 @@ class DevNet(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, BaseEstimator)
             "weight_decay", self.weight_decay, low=0.0, high=float("inf"), low_inclusive=True, high_inclusive=False
         )
         check_contamination(self.contamination)
-        if not isinstance(self.standardize, (bool, np.bool_)):
-            raise InvalidInputError(f"standardize must be True or False, got {self.standardize!r}")
+        check_bool("standardize", self.standardize)
         return hidden_sizes
 
     # ------------------------------------------------------------------ fit
@@ -265,19 +264,13 @@ class DevNet(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, BaseEstimator)
             If the loss becomes NaN or infinite.
         """
         hidden_sizes = self._check_params()
-        X_np = check_X(self, X, reset=True, min_samples=2)
-        semi_labels = check_semi_labels(y, X_np.shape[0])
-        self.n_labeled_normal_ = int((semi_labels == 1).sum())
-        self.n_labeled_anomaly_ = int((semi_labels == -1).sum())
-        if self.n_labeled_anomaly_ == 0:
-            raise InvalidInputError(
-                "DevNet needs labeled anomalies (y == -1) to train its deviation loss; y has none. "
-                "Label at least one anomaly, or use an unsupervised detector (DeepSVDD, CAE, a shallow baseline)"
-            )
-        if self.n_labeled_anomaly_ == X_np.shape[0]:
-            raise InvalidInputError(
-                "every sample is a labeled anomaly; DevNet needs unlabeled or labeled-normal samples too"
-            )
+        X_np, semi_labels = self._validate_training_data(X, y)
+        self._require_labeled_anomalies(
+            X_np.shape[0],
+            none_message="DevNet needs labeled anomalies (y == -1) to train its deviation loss; y has none. "
+            "Label at least one anomaly, or use an unsupervised detector (DeepSVDD, CAE, a shallow baseline)",
+            all_message="every sample is a labeled anomaly; DevNet needs unlabeled or labeled-normal samples too",
+        )
         X_np = self._fit_standardizer(X_np)
         generator = make_generator(seed_from_random_state(self.random_state))
         device = self._device
@@ -343,80 +336,23 @@ class DevNet(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, BaseEstimator)
 
     # ------------------------------------------------------------------ scoring
     def _scores(self, X_t: torch.Tensor) -> np.ndarray:
-        self.network_.eval()
-        return map_batches(self.network_, X_t, batch_size=self._scoring_batch_size()).to("cpu").double().numpy()
+        return self._batch_scores(self.network_.eval(), X_t)
 
-    def anomaly_score(self, X: Any) -> np.ndarray:
-        """The network's output phi(x): higher = more anomalous.
-
-        Parameters
-        ----------
-        X : array-like or torch.Tensor of shape (n_samples, ...)
-            Samples shaped like the training data (standardized internally if
-            ``standardize=True``).
-
-        Returns
-        -------
-        numpy.ndarray of shape (n_samples,), dtype float64
-            On the scale of the N(0, 1) prior: normal samples near 0, labeled-anomaly
-            like samples near ``margin`` or above.
-        """
-        check_is_fitted(self, "network_")
-        X_np = self._standardized(check_X(self, X, reset=False))
+    def _raw_scores(self, X: np.ndarray) -> np.ndarray:
         self.network_ = self.network_.to(self._device)
-        return self._scores(self._as_tensor(X_np))
+        return self._scores(self._as_tensor(X))
 
     # ------------------------------------------------------------------ persistence
-    def save(self, path: Any) -> Any:
-        """Save the fitted detector to the directory ``path`` (safetensors weights + JSON).
-
-        See :func:`deepsad.save`.
-        """
-        from deepsad.persistence import save
-
-        return save(self, path)
-
     def _params_to_json(self) -> dict[str, Any]:
-        params = self.get_params(deep=False)
-        params["hidden_sizes"] = [int(s) for s in _check_hidden_sizes(params["hidden_sizes"])]
-        for key, value in params.items():
-            if isinstance(value, np.generic):
-                params[key] = value.item()
-        if not (params["random_state"] is None or isinstance(params["random_state"], int)):
-            params["random_state"] = None  # generator objects are not reproducible from JSON
-        params["device"] = str(params["device"])
+        params = super()._params_to_json()
+        params["hidden_sizes"] = [int(s) for s in _check_hidden_sizes(self.hidden_sizes)]
         return params
 
-    def _export_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        arrays = {f"network.{k}": v.detach().to("cpu").numpy() for k, v in self.network_.state_dict().items()}
-        if self.scaler_mean_ is not None:
-            arrays["scaler_mean"], arrays["scaler_scale"] = self.scaler_mean_, self.scaler_scale_
-        meta: dict[str, Any] = {
-            "input_shape": [int(s) for s in self.input_shape_],
-            "n_features_in": int(self.n_features_in_),
-            "threshold": float(self.threshold_),
-            "offset": float(self.offset_),
-            "loss_history": [float(v) for v in self.loss_history_],
-            "n_labeled_normal": self.n_labeled_normal_,
-            "n_labeled_anomaly": self.n_labeled_anomaly_,
-        }
-        if hasattr(self, "feature_names_in_"):
-            meta["feature_names_in"] = [str(name) for name in self.feature_names_in_]
-        return arrays, meta
+    def _fitted_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        return module_arrays(self.network_, "network."), {"loss_history": [float(v) for v in self.loss_history_]}
 
-    def _import_state(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
-        self.input_shape_ = tuple(int(s) for s in meta["input_shape"])
-        self.n_features_in_ = int(meta["n_features_in"])
-        self.threshold_ = float(meta["threshold"])
-        self.offset_ = float(meta["offset"])
+    def _restore_fitted_state(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
         self.loss_history_ = list(meta["loss_history"])
-        self.n_labeled_normal_ = int(meta["n_labeled_normal"])
-        self.n_labeled_anomaly_ = int(meta["n_labeled_anomaly"])
-        if "feature_names_in" in meta:
-            self.feature_names_in_ = np.asarray(meta["feature_names_in"], dtype=object)
-        self.scaler_mean_ = np.asarray(arrays["scaler_mean"]) if "scaler_mean" in arrays else None
-        self.scaler_scale_ = np.asarray(arrays["scaler_scale"]) if "scaler_scale" in arrays else None
         # the weights are overwritten right away; the seed is irrelevant
         net = _build_scorer(self.n_features_in_, _check_hidden_sizes(self.hidden_sizes), make_generator(0))
-        net.load_state_dict(state_dict_with_prefix(arrays, "network."), strict=True)
-        self.network_ = net.eval()
+        self.network_ = load_module(net, arrays, "network.")

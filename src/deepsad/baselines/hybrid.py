@@ -13,28 +13,28 @@ import logging
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from deepsad.baselines.cae import CAE
 from deepsad.baselines.gram_memo import GramMemo
+from deepsad.baselines.network_base import NetworkDetector, load_module, module_arrays
 from deepsad.baselines.shallow_methods import SHALLOW_METHODS
-from deepsad.detectors.deep_base import BaseDeepDetector, DeviceTensorsMixin
+from deepsad.detectors.deep_base import BaseDeepDetector
 from deepsad.detectors.fit_time import timed_fit
-from deepsad.detectors.scoring import AnomalyScoreMixin, check_contamination
+from deepsad.detectors.scoring import check_contamination
 from deepsad.errors import InvalidInputError
 from deepsad.models import LeNetSpec, MLPSpec, build_encoder, spec_from_dict, spec_to_dict
-from deepsad.models.state import state_dict_with_prefix
 from deepsad.training import map_batches
-from deepsad.validation import check_semi_labels, check_X
 
 logger = logging.getLogger(__name__)
 
 
-class Hybrid(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, BaseEstimator):
+class Hybrid(NetworkDetector):
     """A shallow detector (OC-SVM, IF, KDE, SSAD) applied to autoencoder codes.
+
+    The anomaly score is the shallow detector's anomaly score of the codes.
 
     Parameters
     ----------
@@ -101,7 +101,10 @@ class Hybrid(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, BaseEstimator)
         self.random_state = random_state
         self.verbose = verbose
 
-    _standardized = BaseDeepDetector._standardized
+    #: ``y`` reaches the shallow detector (and the own CAE); whether a hybrid learns from
+    #: labels is its shallow method's ``uses_semi_labels`` (only SSAD's is True).
+    uses_semi_labels = True
+    fitted_attribute = "shallow_"
 
     # ------------------------------------------------------------------ validation
     def _check_params(self) -> type:
@@ -188,8 +191,7 @@ class Hybrid(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, BaseEstimator)
         Hybrid
         """
         shallow_cls = self._check_params()
-        X_np = check_X(self, X, reset=True, min_samples=2)
-        semi_labels = check_semi_labels(y, X_np.shape[0])
+        X_np, semi_labels = self._validate_training_data(X, y)
         self.cae_ = None
         encoder, scaler_source, self.autoencoder_source_ = self._resolve_source(X_np, semi_labels)
         if tuple(scaler_source.input_shape_) != tuple(self.input_shape_):
@@ -201,62 +203,36 @@ class Hybrid(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, BaseEstimator)
         self.scaler_mean_ = getattr(scaler_source, "scaler_mean_", None)
         self.scaler_scale_ = getattr(scaler_source, "scaler_scale_", None)
         self.encoder_ = copy.deepcopy(encoder).to(self._device).eval()
-        codes = self._encode(X_np)
+        codes = self._codes(self._standardized(X_np))
         self.codes_shape_ = tuple(int(s) for s in codes.shape)
         logger.debug("Hybrid: fitting %s on codes of shape %s", shallow_cls.__name__, self.codes_shape_)
         shallow_fit_args = {"gram_memo": gram_memo} if getattr(shallow_cls, "accepts_gram_memo", False) else {}
         self.shallow_ = self._shallow_estimator(shallow_cls).fit(codes, semi_labels, **shallow_fit_args)
-        self.n_labeled_normal_ = int((semi_labels == 1).sum())
-        self.n_labeled_anomaly_ = int((semi_labels == -1).sum())
         self._set_threshold(lambda: self.shallow_.anomaly_score(codes), natural_threshold=self.shallow_.threshold_)
         return self
 
-    def _encode(self, X_np: np.ndarray) -> np.ndarray:
-        """Codes of validated raw samples: standardize as the source did, then encode."""
+    def _codes(self, X_std: np.ndarray) -> np.ndarray:
+        """Codes of validated samples, standardized as the source standardized its data."""
         self.encoder_.to(self._device).eval()
-        X_t = self._as_tensor(self._standardized(X_np))
-        return map_batches(self.encoder_, X_t, batch_size=self._scoring_batch_size()).to("cpu").numpy()
+        return map_batches(self.encoder_, self._as_tensor(X_std), batch_size=self._scoring_batch_size()).to("cpu").numpy()
 
     # ------------------------------------------------------------------ scoring
     def encode(self, X: Any) -> np.ndarray:
         """Codes ``encoder(x)`` of shape (n_samples, rep_dim) that the shallow detector sees."""
         check_is_fitted(self, "shallow_")
-        return self._encode(check_X(self, X, reset=False))
+        return self._codes(self._validate_scoring_data(X))
 
-    def anomaly_score(self, X: Any) -> np.ndarray:
-        """The shallow detector's anomaly score of the codes: higher = more anomalous.
-
-        Parameters
-        ----------
-        X : array-like or torch.Tensor of shape (n_samples, ...)
-
-        Returns
-        -------
-        numpy.ndarray of shape (n_samples,), dtype float64
-        """
-        codes = self.encode(X)  # first: it raises NotFittedError before shallow_ is read
-        return np.asarray(self.shallow_.anomaly_score(codes), dtype=np.float64)
+    def _raw_scores(self, X: np.ndarray) -> np.ndarray:
+        return np.asarray(self.shallow_.anomaly_score(self._codes(X)), dtype=np.float64)
 
     # ------------------------------------------------------------------ persistence hooks
-    def save(self, path: Any) -> Any:
-        """Save the fitted hybrid (encoder weights + the shallow detector's state).
-
-        See :func:`deepsad.save`.
-        """
-        from deepsad.persistence import save
-
-        return save(self, path)
-
     def _params_to_json(self) -> dict[str, Any]:
-        params = self.get_params(deep=False)
+        params = super()._params_to_json()
         source = params["autoencoder"]
         if source is not None and not isinstance(source, dict):
             # the fitted source is not saved (its encoder is, in the weights); the JSON
             # records what it was, and refitting a loaded Hybrid needs a real estimator
             params["autoencoder"] = {"type": "fitted", "class": type(source).__name__}
-        if not (params["random_state"] is None or isinstance(params["random_state"], int)):
-            params["random_state"] = None
-        params["device"] = str(params["device"])
         if params["cae_params"] is not None:
             cae_params = dict(params["cae_params"])
             if isinstance(cae_params.get("network"), (MLPSpec, LeNetSpec)):
@@ -264,40 +240,24 @@ class Hybrid(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, BaseEstimator)
             params["cae_params"] = cae_params
         return params
 
-    def _export_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    def _fitted_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         if self.spec_ is None:
             raise InvalidInputError("saving a Hybrid whose encoder is a custom network module is not supported")
-        arrays = {f"encoder.{k}": v.detach().to("cpu").numpy() for k, v in self.encoder_.state_dict().items()}
-        if self.scaler_mean_ is not None:
-            arrays["scaler_mean"], arrays["scaler_scale"] = self.scaler_mean_, self.scaler_scale_
+        arrays = module_arrays(self.encoder_, "encoder.")
         shallow_arrays, shallow_meta = self.shallow_._export_state()
         arrays.update({f"shallow.{k}": v for k, v in shallow_arrays.items()})
         meta: dict[str, Any] = {
-            "input_shape": list(self.input_shape_),
-            "n_features_in": self.n_features_in_,
             "spec": spec_to_dict(self.spec_),
-            "threshold": self.threshold_,
-            "offset": self.offset_,
-            "n_labeled_normal": self.n_labeled_normal_,
-            "n_labeled_anomaly": self.n_labeled_anomaly_,
             "autoencoder_source": self.autoencoder_source_,
             "codes_shape": list(self.codes_shape_),
             "shallow_params": self.shallow_._params_to_json(),
             "shallow_state": shallow_meta,
         }
-        if hasattr(self, "feature_names_in_"):
-            meta["feature_names_in"] = [str(name) for name in self.feature_names_in_]
         return arrays, meta
 
-    def _import_state(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
-        self.input_shape_ = tuple(meta["input_shape"])
-        self.n_features_in_ = int(meta["n_features_in"])
+    def _restore_fitted_state(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
         self.spec_ = spec_from_dict(meta["spec"])
-        encoder = build_encoder(self.spec_, self.input_shape_)
-        encoder.load_state_dict(state_dict_with_prefix(arrays, "encoder."), strict=True)
-        self.encoder_ = encoder.eval()
-        self.scaler_mean_ = np.asarray(arrays["scaler_mean"]) if "scaler_mean" in arrays else None
-        self.scaler_scale_ = np.asarray(arrays["scaler_scale"]) if "scaler_scale" in arrays else None
+        self.encoder_ = load_module(build_encoder(self.spec_, self.input_shape_), arrays, "encoder.")
         shallow_params = {
             k: tuple(v) if isinstance(v, list) else v for k, v in dict(meta["shallow_params"]).items()
         }
@@ -309,9 +269,3 @@ class Hybrid(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, BaseEstimator)
         self.cae_ = None  # its encoder lives on in encoder_; the full CAE is not saved
         self.autoencoder_source_ = str(meta["autoencoder_source"])
         self.codes_shape_ = tuple(int(s) for s in meta["codes_shape"])
-        self.threshold_ = float(meta["threshold"])
-        self.offset_ = float(meta["offset"])
-        self.n_labeled_normal_ = int(meta["n_labeled_normal"])
-        self.n_labeled_anomaly_ = int(meta["n_labeled_anomaly"])
-        if "feature_names_in" in meta:
-            self.feature_names_in_ = np.asarray(meta["feature_names_in"], dtype=object)

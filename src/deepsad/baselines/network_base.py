@@ -1,35 +1,58 @@
-"""The base class of the deep baselines (CAE, the supervised classifier, SS-DGM).
+"""The base classes of the network baselines (CAE, the supervised classifier, SS-DGM, DevNet, Hybrid).
 
-What these estimators share with Deep SAD: parameter validation, standardization, the
-optimizer settings, scoring on the detector's device, and the parts of a saved model that
-every one of them writes.
+:class:`NetworkDetector` is a :class:`~deepsad.detectors.estimator_base.BaseDetector`
+whose model is a torch network: Deep SAD's device and tensor-layout helpers, batched
+scoring, and weights in and out of a saved model. :class:`NetworkBaseline` adds what
+the baselines built from a network spec share with Deep SAD: parameter validation, the
+optimizer settings, the spec and the loss history in a saved model.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, OutlierMixin
 from torch import nn
 
 from deepsad.detectors.deep_base import BaseDeepDetector, DeviceTensorsMixin
-from deepsad.detectors.scoring import AnomalyScoreMixin, check_contamination
+from deepsad.detectors.estimator_base import BaseDetector, check_bool
+from deepsad.detectors.scoring import check_contamination
 from deepsad.errors import InvalidInputError
 from deepsad.models import LeNetSpec, MLPSpec, default_spec, spec_from_dict, spec_to_dict
 from deepsad.models.specs import as_network_param
-from deepsad.training import make_generator, seed_from_random_state
-from deepsad.validation import check_fraction, check_milestones, check_positive_int, check_semi_labels, check_X
+from deepsad.models.state import state_dict_with_prefix
+from deepsad.training import make_generator, map_batches, seed_from_random_state, train
+from deepsad.validation import check_fraction, check_milestones, check_positive_int
 
 
-class NetworkBaseline(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, BaseEstimator):
-    """What the deep baselines share with Deep SAD: a base class, not an estimator by itself.
+def module_arrays(module: nn.Module, prefix: str) -> dict[str, np.ndarray]:
+    """A module's state dict as CPU arrays named ``prefix + key`` (for a saved model)."""
+    return {f"{prefix}{k}": v.detach().to("cpu").numpy() for k, v in module.state_dict().items()}
 
-    The device, tensor-layout, standardization and scoring-batch helpers are Deep SAD's
-    very functions (borrowed from :class:`BaseDeepDetector`, not copied), so that the
-    baselines preprocess data exactly as Deep SAD does. Networks are built from specs
-    only (``"auto"``, :class:`MLPSpec`, :class:`LeNetSpec` or their dict form).
+
+def load_module(module: nn.Module, arrays: Mapping[str, np.ndarray], prefix: str) -> nn.Module:
+    """Load the arrays named ``prefix + key`` into ``module`` (strictly); return it in evaluation mode."""
+    module.load_state_dict(state_dict_with_prefix(arrays, prefix), strict=True)
+    return module.eval()
+
+
+class NetworkDetector(DeviceTensorsMixin, BaseDetector):
+    """A detector whose model is a torch network (a base class, not an estimator by itself)."""
+
+    def _batch_scores(self, score: Callable[[torch.Tensor], torch.Tensor], X_t: torch.Tensor) -> np.ndarray:
+        """``score`` over ``X_t`` in scoring batches, as float64 on the CPU."""
+        return map_batches(score, X_t, batch_size=self._scoring_batch_size()).to("cpu").double().numpy()
+
+
+class NetworkBaseline(NetworkDetector):
+    """What the spec-built network baselines share with Deep SAD (not an estimator by itself).
+
+    The standardizer is the detectors' one (:class:`BaseDetector`), and the optimizer
+    settings are Deep SAD's (``lr_milestones``, ``tabular_recipe``), so that the
+    baselines preprocess and train exactly as Deep SAD does. Networks are built from
+    specs only (``"auto"``, :class:`MLPSpec`, :class:`LeNetSpec` or their dict form).
     """
 
     network: Any
@@ -44,8 +67,6 @@ class NetworkBaseline(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, BaseE
     random_state: Any
     verbose: bool
 
-    _fit_standardizer = BaseDeepDetector._fit_standardizer
-    _standardized = BaseDeepDetector._standardized
     _resolve_output_activation = BaseDeepDetector._resolve_output_activation
 
     # ------------------------------------------------------------------ validation
@@ -58,8 +79,7 @@ class NetworkBaseline(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, BaseE
         )
         check_milestones("lr_milestones", self.lr_milestones)
         check_contamination(self.contamination)
-        if not isinstance(self.standardize, (bool, np.bool_)):
-            raise InvalidInputError(f"standardize must be True or False, got {self.standardize!r}")
+        check_bool("standardize", self.standardize)
         network = as_network_param(self.network)
         if isinstance(network, nn.Module) or not (network == "auto" or isinstance(network, (MLPSpec, LeNetSpec))):
             raise InvalidInputError(
@@ -74,67 +94,47 @@ class NetworkBaseline(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, BaseE
 
     def _prepare_fit(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray, torch.Generator]:
         """Validate and standardize; set ``spec_``; return samples, semi-labels and the generator."""
-        X_np = check_X(self, X, reset=True, min_samples=2)
-        semi_labels = check_semi_labels(y, X_np.shape[0])
+        X_np, semi_labels = self._validate_training_data(X, y)
         network = as_network_param(self.network)
         self.spec_ = default_spec(self.input_shape_) if network == "auto" else network
         X_np = self._fit_standardizer(X_np)
-        self.n_labeled_normal_ = int((semi_labels == 1).sum())
-        self.n_labeled_anomaly_ = int((semi_labels == -1).sum())
         return X_np, semi_labels, make_generator(seed_from_random_state(self.random_state))
 
-    def _score_input(self, X: Any) -> np.ndarray:
-        return self._standardized(check_X(self, X, reset=False))
+    def _train_network(
+        self,
+        module: nn.Module,
+        batch_loss: Callable[[torch.Tensor], torch.Tensor],
+        n_samples: int,
+        generator: torch.Generator,
+        description: str,
+    ) -> list[float]:
+        """Train ``module`` on ``batch_loss`` with the estimator's optimizer settings; the loss per epoch."""
+        return train(
+            module,
+            batch_loss,
+            n_samples,
+            self._optimizer_config(),
+            generator=generator,
+            device=self._device,
+            progress=self.verbose,
+            description=description,
+        )
 
     # ------------------------------------------------------------------ persistence
-    def save(self, path: Any) -> Any:
-        """Save the fitted detector to the directory ``path`` (safetensors weights + JSON).
-
-        See :func:`deepsad.save`.
-        """
-        from deepsad.persistence import save
-
-        return save(self, path)
-
     def _params_to_json(self) -> dict[str, Any]:
-        params = self.get_params(deep=False)
-        network = as_network_param(params["network"])
+        params = super()._params_to_json()
+        network = as_network_param(self.network)
         if isinstance(network, (MLPSpec, LeNetSpec)):
             params["network"] = spec_to_dict(network)
-        params["lr_milestones"] = list(check_milestones("lr_milestones", params["lr_milestones"]))
-        if not (params["random_state"] is None or isinstance(params["random_state"], int)):
-            params["random_state"] = None  # generator objects are not reproducible from JSON
-        params["device"] = str(params["device"])
+        params["lr_milestones"] = list(check_milestones("lr_milestones", self.lr_milestones))
         return params
 
-    def _common_arrays_meta(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        arrays: dict[str, np.ndarray] = {}
-        if self.scaler_mean_ is not None:
-            arrays["scaler_mean"], arrays["scaler_scale"] = self.scaler_mean_, self.scaler_scale_
-        meta: dict[str, Any] = {
-            "input_shape": list(self.input_shape_),
-            "n_features_in": self.n_features_in_,
-            "spec": spec_to_dict(self.spec_),
-            "threshold": self.threshold_,
-            "offset": self.offset_,
-            "loss_history": self.loss_history_,
-            "n_labeled_normal": self.n_labeled_normal_,
-            "n_labeled_anomaly": self.n_labeled_anomaly_,
-        }
-        if hasattr(self, "feature_names_in_"):
-            meta["feature_names_in"] = [str(name) for name in self.feature_names_in_]
+    def _common_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        arrays, meta = super()._common_state()
+        meta.update({"spec": spec_to_dict(self.spec_), "loss_history": list(self.loss_history_)})
         return arrays, meta
 
-    def _import_common(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
-        self.input_shape_ = tuple(meta["input_shape"])
-        self.n_features_in_ = int(meta["n_features_in"])
+    def _restore_common(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+        super()._restore_common(arrays, meta)
         self.spec_ = spec_from_dict(meta["spec"])
-        self.scaler_mean_ = np.asarray(arrays["scaler_mean"]) if "scaler_mean" in arrays else None
-        self.scaler_scale_ = np.asarray(arrays["scaler_scale"]) if "scaler_scale" in arrays else None
-        self.threshold_ = float(meta["threshold"])
-        self.offset_ = float(meta["offset"])
         self.loss_history_ = list(meta["loss_history"])
-        self.n_labeled_normal_ = int(meta["n_labeled_normal"])
-        self.n_labeled_anomaly_ = int(meta["n_labeled_anomaly"])
-        if "feature_names_in" in meta:
-            self.feature_names_in_ = np.asarray(meta["feature_names_in"], dtype=object)

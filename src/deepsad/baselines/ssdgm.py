@@ -33,19 +33,16 @@ from typing import Any, cast
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from deepsad.baselines.network_base import NetworkBaseline
+from deepsad.baselines.network_base import NetworkBaseline, load_module, module_arrays
 from deepsad.detectors.fit_time import timed_fit
 from deepsad.errors import InvalidInputError
 from deepsad.models import MLPSpec, default_spec, init_weights_
 from deepsad.models.blocks import dense_block
 from deepsad.models.init import leaving_global_rng_alone
 from deepsad.models.specs import as_network_param
-from deepsad.models.state import state_dict_with_prefix
-from deepsad.training import make_generator, map_batches, seed_from_random_state, train
-from deepsad.validation import check_semi_labels, check_X
+from deepsad.training import make_generator, map_batches, seed_from_random_state
 
 logger = logging.getLogger(__name__)
 
@@ -491,6 +488,9 @@ class SSDGM(NetworkBaseline):
         return "bernoulli" if float(X.min()) >= 0.0 and float(X.max()) <= 1.0 else "gaussian"
 
     # ------------------------------------------------------------------ fit
+    uses_semi_labels = True
+    fitted_attribute = "m2_"
+
     @timed_fit
     def fit(self, X: Any, y: Any = None) -> SSDGM:
         """Train M2 (after M1 for ``variant="m1+m2"``).
@@ -514,18 +514,14 @@ class SSDGM(NetworkBaseline):
             or if every sample is a labeled anomaly.
         """
         self._check_params()
-        X_np = check_X(self, X, reset=True, min_samples=2)
-        semi_labels = check_semi_labels(y, X_np.shape[0])
-        self.n_labeled_normal_ = int((semi_labels == 1).sum())
-        self.n_labeled_anomaly_ = int((semi_labels == -1).sum())
-        if self.n_labeled_anomaly_ == 0:
-            raise InvalidInputError(
-                "SSDGM needs at least one labeled anomaly (y == -1): its classifier q(y | x) gives the "
-                "probability of the class 'anomaly', and with no example of that class there is nothing to "
-                "learn. Use an unsupervised detector (CAE, DeepSVDD, a shallow baseline) instead"
-            )
-        if self.n_labeled_anomaly_ == X_np.shape[0]:
-            raise InvalidInputError("every sample is a labeled anomaly; SSDGM needs normal or unlabeled samples too")
+        X_np, semi_labels = self._validate_training_data(X, y)
+        self._require_labeled_anomalies(
+            X_np.shape[0],
+            none_message="SSDGM needs at least one labeled anomaly (y == -1): its classifier q(y | x) gives the "
+            "probability of the class 'anomaly', and with no example of that class there is nothing to "
+            "learn. Use an unsupervised detector (CAE, DeepSVDD, a shallow baseline) instead",
+            all_message="every sample is a labeled anomaly; SSDGM needs normal or unlabeled samples too",
+        )
         self.spec_ = self._resolve_spec()
         X_np = self._fit_standardizer(X_np)
         self.likelihood_ = self._resolve_likelihood(X_np)
@@ -581,16 +577,7 @@ class SSDGM(NetworkBaseline):
         def batch_loss(indices: torch.Tensor) -> torch.Tensor:
             return -vae.bound(X_t[indices], self.likelihood_, noise).mean()
 
-        self.m1_loss_history_ = train(
-            vae,
-            batch_loss,
-            X_t.shape[0],
-            self._optimizer_config(),
-            generator=generator,
-            device=self._device,
-            progress=self.verbose,
-            description="training SSDGM M1",
-        )
+        self.m1_loss_history_ = self._train_network(vae, batch_loss, X_t.shape[0], generator, "training SSDGM M1")
         return vae.eval()
 
     def _train_m2(
@@ -610,16 +597,7 @@ class SSDGM(NetworkBaseline):
             bounds = m2.labeled_bounds(x, log_prior, likelihood, noise)  # (b, 2)
             return m2_objective(bounds, m2(x), classes[indices], label_weight=label_weight)
 
-        self.loss_history_ = train(
-            m2,
-            batch_loss,
-            X_t.shape[0],
-            self._optimizer_config(),
-            generator=generator,
-            device=self._device,
-            progress=self.verbose,
-            description="training SSDGM M2",
-        )
+        self.loss_history_ = self._train_network(m2, batch_loss, X_t.shape[0], generator, "training SSDGM M2")
         return m2.eval()
 
     def _log_prior(self) -> torch.Tensor:
@@ -640,31 +618,13 @@ class SSDGM(NetworkBaseline):
         # softmax in float64: float32 rounds probabilities near 1 to ties
         return torch.softmax(logits.to("cpu").double(), dim=1)[:, ANOMALY].numpy()
 
-    def _m2_inputs(self, X: Any) -> torch.Tensor:
-        X_np = self._score_input(X)
+    def _raw_scores(self, X_np: np.ndarray) -> np.ndarray:
         X_t = self._as_tensor(X_np, channels_last=False).reshape(X_np.shape[0], -1)
         if self.m1_ is not None:
             self.m1_ = self._to_device(self.m1_)
             X_t = self._m1_codes(X_t)
         self.m2_ = self._to_device(self.m2_)
-        return X_t
-
-    def anomaly_score(self, X: Any) -> np.ndarray:
-        """The latent class probability ``q(y = anomaly | x)``: higher = more anomalous.
-
-        Parameters
-        ----------
-        X : array-like or torch.Tensor of shape (n_samples, ...)
-            Samples shaped like the training data (standardized internally if
-            ``standardize=True``).
-
-        Returns
-        -------
-        numpy.ndarray of shape (n_samples,), dtype float64
-            Values in [0, 1].
-        """
-        check_is_fitted(self, "m2_")
-        return self._anomaly_probability(self._m2_inputs(X))
+        return self._anomaly_probability(X_t)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities ``[q(normal | x), q(anomaly | x)]`` of shape (n_samples, 2)."""
@@ -672,24 +632,20 @@ class SSDGM(NetworkBaseline):
         return np.column_stack([1.0 - p, p])
 
     # ------------------------------------------------------------------ persistence hooks
-    def _export_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        arrays, meta = self._common_arrays_meta()
-        arrays.update({f"m2.{k}": v.detach().to("cpu").numpy() for k, v in self.m2_.state_dict().items()})
+    def _fitted_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        arrays = module_arrays(self.m2_, "m2.")
         if self.m1_ is not None:
-            arrays.update({f"m1.{k}": v.detach().to("cpu").numpy() for k, v in self.m1_.state_dict().items()})
-        meta.update(
-            {
-                "likelihood": self.likelihood_,
-                "alpha": self.alpha_,
-                "prior_anomaly": self.prior_anomaly_,
-                "m1_loss_history": self.m1_loss_history_,
-                "has_m1": self.m1_ is not None,
-            }
-        )
+            arrays.update(module_arrays(self.m1_, "m1."))
+        meta = {
+            "likelihood": self.likelihood_,
+            "alpha": self.alpha_,
+            "prior_anomaly": self.prior_anomaly_,
+            "m1_loss_history": self.m1_loss_history_,
+            "has_m1": self.m1_ is not None,
+        }
         return arrays, meta
 
-    def _import_state(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
-        self._import_common(arrays, meta)
+    def _restore_fitted_state(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
         self.likelihood_ = meta["likelihood"]
         self.alpha_ = float(meta["alpha"])
         self.prior_anomaly_ = float(meta["prior_anomaly"])
@@ -698,13 +654,9 @@ class SSDGM(NetworkBaseline):
         in_features = self.n_features_in_
         self.m1_ = None
         if meta["has_m1"]:
-            m1 = _build(VAE, in_features, self.spec_, generator)
-            m1.load_state_dict(state_dict_with_prefix(arrays, "m1."), strict=True)
-            self.m1_ = m1.eval()
+            self.m1_ = load_module(_build(VAE, in_features, self.spec_, generator), arrays, "m1.")
             in_features = self.spec_.rep_dim
-        m2 = _build(M2, in_features, self.spec_, generator)
-        m2.load_state_dict(state_dict_with_prefix(arrays, "m2."), strict=True)
-        self.m2_ = m2.eval()
+        self.m2_ = load_module(_build(M2, in_features, self.spec_, generator), arrays, "m2.")
 
 
 def _is_number(value: Any) -> bool:

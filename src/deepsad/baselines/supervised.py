@@ -13,15 +13,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from deepsad.baselines.network_base import NetworkBaseline
+from deepsad.baselines.network_base import NetworkBaseline, load_module, module_arrays
 from deepsad.detectors.fit_time import timed_fit
-from deepsad.errors import InvalidInputError
 from deepsad.models import build_encoder, init_weights_, representation_dim
-from deepsad.models.state import state_dict_with_prefix
-from deepsad.training import make_generator, map_batches, threads_for_fit, train
+from deepsad.training import make_generator, threads_for_fit
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +59,8 @@ class SupervisedClassifier(NetworkBaseline):
     unlabeled example). The network is Deep SAD's encoder phi with a linear head (with
     bias), Glorot-initialised and trained with ``BCEWithLogitsLoss`` using the paper's
     schedule. Without labeled anomalies there is nothing to classify, so ``fit`` refuses.
+    ``anomaly_score(X)`` is the logit ``log(p / (1 - p))`` of the predicted anomaly
+    probability ``p``: it ranks like ``p`` but does not saturate to ties at 0 or 1.
 
     Parameters
     ----------
@@ -120,6 +119,9 @@ class SupervisedClassifier(NetworkBaseline):
         self.random_state = random_state
         self.verbose = verbose
 
+    uses_semi_labels = True
+    fitted_attribute = "network_"
+
     @timed_fit
     def fit(self, X: Any, y: Any = None) -> SupervisedClassifier:
         """Train the classifier.
@@ -142,20 +144,19 @@ class SupervisedClassifier(NetworkBaseline):
         """
         self._check_common_params()
         X_np, semi_labels, generator = self._prepare_fit(X, y)
-        if self.n_labeled_anomaly_ == 0:
-            raise InvalidInputError(
-                "SupervisedClassifier needs labeled anomalies (y == -1) as its positive class; "
-                "y has none. Use an unsupervised detector (CAE, DeepSVDD, a shallow baseline) instead"
-            )
-        if self.n_labeled_anomaly_ == X_np.shape[0]:
-            raise InvalidInputError("every sample is a labeled anomaly; the classifier needs normal/unlabeled samples")
+        self._require_labeled_anomalies(
+            X_np.shape[0],
+            none_message="SupervisedClassifier needs labeled anomalies (y == -1) as its positive class; "
+            "y has none. Use an unsupervised detector (CAE, DeepSVDD, a shallow baseline) instead",
+            all_message="every sample is a labeled anomaly; the classifier needs normal/unlabeled samples",
+        )
         device = self._device
         net = _build_classifier(self.spec_, self.input_shape_, generator)
         with torch.no_grad():
             # start at the constant predictor of the class prior (log-odds of the anomaly
             # share) instead of p = 0.5: with a zero bias the first epochs only push every
             # logit down, which the network does fastest for the most atypical samples,
-            # the anomalies, and the ranking comes out inverted (measured on cardio)
+            # the anomalies, and the ranking comes out inverted
             prior = self.n_labeled_anomaly_ / X_np.shape[0]
             net.head.bias.fill_(float(np.log(prior / (1.0 - prior))))
         net = self._to_device(net)
@@ -167,42 +168,18 @@ class SupervisedClassifier(NetworkBaseline):
             return bce(net(X_t[indices]), targets[indices])
 
         with threads_for_fit(self.spec_, self.input_shape_, self._device):
-            self.loss_history_ = train(
-                net,
-                batch_loss,
-                X_np.shape[0],
-                self._optimizer_config(),
-                generator=generator,
-                device=device,
-                progress=self.verbose,
-                description="training SupervisedClassifier",
-            )
+            self.loss_history_ = self._train_network(net, batch_loss, X_np.shape[0], generator, "training SupervisedClassifier")
         self.network_ = net.eval()
         # logit 0 = probability 0.5 is the classifier's own decision boundary
         self._set_threshold(self._logits(X_t), natural_threshold=0.0)
         return self
 
     def _logits(self, X_t: torch.Tensor) -> np.ndarray:
-        self.network_.eval()
-        return map_batches(self.network_, X_t, batch_size=self._scoring_batch_size()).to("cpu").double().numpy()
+        return self._batch_scores(self.network_.eval(), X_t)
 
-    def anomaly_score(self, X: Any) -> np.ndarray:
-        """Logit of the "anomaly" class: higher = more anomalous.
-
-        Parameters
-        ----------
-        X : array-like or torch.Tensor of shape (n_samples, ...)
-
-        Returns
-        -------
-        numpy.ndarray of shape (n_samples,), dtype float64
-            ``log(p / (1 - p))`` with ``p`` the predicted anomaly probability; the logit
-            ranks like ``p`` but does not saturate to ties at 0 or 1.
-        """
-        check_is_fitted(self, "network_")
-        X_np = self._score_input(X)
+    def _raw_scores(self, X: np.ndarray) -> np.ndarray:
         self._to_device(self.network_)
-        return self._logits(self._as_tensor(X_np))
+        return self._logits(self._as_tensor(X))
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Probabilities ``[P(normal), P(anomaly)]`` of shape (n_samples, 2)."""
@@ -210,13 +187,9 @@ class SupervisedClassifier(NetworkBaseline):
         return np.column_stack([1.0 - p, p])
 
     # ------------------------------------------------------------------ persistence hooks
-    def _export_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        arrays, meta = self._common_arrays_meta()
-        arrays.update({f"network.{k}": v.detach().to("cpu").numpy() for k, v in self.network_.state_dict().items()})
-        return arrays, meta
+    def _fitted_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        return module_arrays(self.network_, "network."), {}
 
-    def _import_state(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
-        self._import_common(arrays, meta)
+    def _restore_fitted_state(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
         net = _build_classifier(self.spec_, self.input_shape_, make_generator(0))  # weights overwritten below
-        net.load_state_dict(state_dict_with_prefix(arrays, "network."), strict=True)
-        self.network_ = net.eval()
+        self.network_ = load_module(net, arrays, "network.")

@@ -1,0 +1,45 @@
+"""The estimator base every detector shares: standardizer, parameters as JSON, capabilities."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from deepsad.baselines import CAE, DevNet, Hybrid, IsolationForestDetector, KDEDetector, OCSVM, SSAD, SSDGM
+from deepsad.baselines import SupervisedClassifier
+from deepsad.data.preprocessing import Standardizer, feature_mean_and_scale, standardize_features
+from deepsad.detectors.estimator_base import BaseDetector
+
+
+def test_every_baseline_derives_from_the_one_base():
+    for cls in (OCSVM, IsolationForestDetector, KDEDetector, SSAD, CAE, SupervisedClassifier, SSDGM, DevNet, Hybrid):
+        assert issubclass(cls, BaseDetector), cls
+
+
+def test_one_standardizing_step_in_both_precisions():
+    X = np.random.default_rng(0).normal(size=(30, 3)) * [1.0, 5.0, 0.0] + 2.0
+    mean, scale = feature_mean_and_scale(X)
+    np.testing.assert_array_equal(standardize_features(X, mean, scale), Standardizer().fit_transform(X))
+    X32 = X.astype(np.float32)
+    Z32 = standardize_features(X32, mean.astype(np.float32), scale.astype(np.float32), dtype=np.float32)
+    assert Z32.dtype == np.float32
+    np.testing.assert_array_equal(Z32, (X32 - mean.astype(np.float32)) / scale.astype(np.float32))
+
+
+def test_a_shallow_detector_keeps_float64_statistics_and_a_deep_one_float32():
+    X = np.random.default_rng(1).normal(size=(40, 3)).astype(np.float32)
+    kde = KDEDetector(bandwidth=1.0, standardize=True).fit(X)
+    assert kde.scaler_mean_.dtype == np.float64
+    _, meta = kde._export_state()
+    assert "scaler_mean" in meta  # JSON floats: exact for float64
+    cae = CAE(epochs=1, standardize=True, device="cpu", random_state=0).fit(X)
+    assert cae.scaler_mean_.dtype == np.float32
+    arrays, meta = cae._export_state()
+    assert "scaler_mean" in arrays and "scaler_mean" not in meta
+
+
+def test_parameters_as_json():
+    params = IsolationForestDetector(n_estimators=np.int64(7), random_state=np.random.RandomState(0))._params_to_json()
+    assert params["n_estimators"] == 7 and type(params["n_estimators"]) is int
+    assert params["random_state"] is None  # a generator object cannot be rebuilt from JSON
+    params = DevNet(hidden_sizes=(4, np.int64(2)), device="cpu")._params_to_json()
+    assert params["hidden_sizes"] == [4, 2] and params["device"] == "cpu"
