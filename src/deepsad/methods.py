@@ -32,9 +32,6 @@ _CLASSES: dict[str, str] = {
 #: shallow methods that have a hybrid form
 HYBRID_SHALLOW = ("ocsvm", "iforest", "kde", "ssad")
 
-#: methods whose fit uses the semi-labels (the others validate and ignore them)
-_USES_LABELS = frozenset({"deepsad", "ssad", "supervised", "ssdgm", "hybrid-ssad", "devnet"})
-
 
 def method_names() -> tuple[str, ...]:
     """All method names, in the paper's order of presentation; methods not in the paper follow."""
@@ -64,8 +61,15 @@ def check_method(name: Any) -> str:
 
 
 def uses_labels(name: str) -> bool:
-    """Whether the method's ``fit`` uses labeled samples (``False``: they count as unlabeled)."""
-    return check_method(name) in _USES_LABELS
+    """Whether the method's ``fit`` uses labeled samples (``False``: they count as unlabeled).
+
+    The detector class says so in its ``uses_semi_labels`` attribute; a ``hybrid-<shallow>``
+    method uses labels where its shallow method does. Imports the class (and torch).
+    """
+    name = check_method(name)
+    if name.startswith("hybrid-"):
+        return uses_labels(name.removeprefix("hybrid-"))
+    return bool(detector_class(name).uses_semi_labels)
 
 
 def detector_class(name: str) -> type:

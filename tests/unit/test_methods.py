@@ -41,3 +41,24 @@ def test_unknown_method_and_parameter_are_named_with_the_valid_ones():
 def test_which_methods_use_labels():
     assert uses_labels("deepsad") and uses_labels("ssad") and uses_labels("hybrid-ssad") and uses_labels("devnet")
     assert not uses_labels("deepsvdd") and not uses_labels("ocsvm") and not uses_labels("cae")
+
+
+def test_label_use_is_a_class_attribute_of_each_detector():
+    from deepsad.baselines import SHALLOW_METHODS
+    from deepsad.methods import detector_class
+
+    using = {name for name in method_names() if uses_labels(name)}
+    assert using == {"deepsad", "ssad", "supervised", "ssdgm", "hybrid-ssad", "devnet"}
+    for name in method_names():
+        if name.startswith("hybrid-"):  # a hybrid uses labels where its shallow method does
+            assert uses_labels(name) is SHALLOW_METHODS[name.removeprefix("hybrid-")].uses_semi_labels
+        else:
+            assert uses_labels(name) is detector_class(name).uses_semi_labels
+
+
+def test_importing_the_method_table_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, deepsad.methods; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

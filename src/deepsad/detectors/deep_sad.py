@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -133,6 +133,9 @@ class DeepSAD(BaseDeepDetector):
 
         paper = DeepSAD.paper(random_state=0)
     """
+
+    #: ``fit`` learns from labeled normals and labeled anomalies (read by :mod:`deepsad.methods`).
+    uses_semi_labels: ClassVar[bool] = True
 
     def __init__(
         self,

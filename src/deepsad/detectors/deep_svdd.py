@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -60,6 +60,10 @@ threshold_, offset_, input_shape_, n_features_in_
     """
 
     tabular_recipe = ONE_CLASS_TABULAR_RECIPE
+
+    #: Unsupervised: ``fit`` validates the semi-labels and treats every sample as
+    #: unlabeled (read by :mod:`deepsad.methods`).
+    uses_semi_labels: ClassVar[bool] = False
 
     def __init__(
         self,
