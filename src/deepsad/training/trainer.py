@@ -188,12 +188,12 @@ def train_models(
     Returns
     -------
     list of list of float
-        Per model, the mean training loss of each epoch.
+        ``histories[k][e]``: model k's mean loss over epoch e (float64 quotient).
 
     Raises
     ------
     TrainingError
-        If a model's loss becomes NaN or infinite.
+        If any model's epoch loss is NaN or infinite (naming it by ``model_numbers``).
     """
     n_models = len(generators)
     histories: list[list[float]] = [[] for _ in range(n_models)]
