@@ -54,7 +54,7 @@ from deepsad.training import (
     check_precision,
     make_generator,
     map_batches,
-    reconstruction_loss,
+    pretrain_autoencoders,
     resolve_device,
     seed_from_random_state,
     squared_distance,
@@ -81,13 +81,6 @@ def precision_of(estimator: Any) -> str:
     :meth:`BaseDeepDetector._train_config` (``_optimizer_config``), train in float32.
     """
     return check_precision(getattr(estimator, "precision", "float32"))
-
-
-def autoencoder_output_loss(
-    reconstruction: torch.Tensor, tensors: Sequence[torch.Tensor], indices: torch.Tensor
-) -> torch.Tensor:
-    """Pretraining loss on a batch: mean squared error of ``reconstruction`` against ``tensors[0][indices]``."""
-    return reconstruction_loss(reconstruction, tensors[0][indices])
 
 
 @dataclass
@@ -309,8 +302,9 @@ class BaseDeepDetector(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, Base
         return "sigmoid" if float(X.min()) >= 0.0 and float(X.max()) <= 1.0 else "identity"
 
     # ------------------------------------------------------------------ fit pipeline
-    # The steps are separate methods so that :func:`deepsad.detectors.stacked.fit_stacked`
-    # can run the same pipeline for several estimators and train them together.
+    # The steps are separate methods so that one pipeline serves a plain fit, an
+    # ensemble and several estimators trained together (the public steps: plan_fit,
+    # pretrain_plans, train_plans; :func:`deepsad.detectors.stacked.fit_stacked`).
     def _check_method_params(self) -> None:
         """Validate the subclass's own parameters (called first by ``fit``)."""
 
@@ -412,25 +406,6 @@ class BaseDeepDetector(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, Base
         self.autoencoder_ = autoencoder.eval()
         self.autoencoder_reused_ = reused
 
-    def _pretrain(self, state: _FitState) -> None:
-        """Train an autoencoder whose encoder has phi's architecture and start phi from it."""
-        autoencoder, X, pretrain_generator = self._new_autoencoder(state)
-
-        def batch_loss(indices: torch.Tensor) -> torch.Tensor:
-            return autoencoder_output_loss(autoencoder(X[indices]), (X,), indices)
-
-        self.pretrain_loss_history_ = train(
-            autoencoder,
-            batch_loss,
-            X.shape[0],
-            self._pretrain_config(),
-            generator=pretrain_generator,
-            device=self._device,
-            progress=self.verbose,
-            description="pretraining autoencoder",
-        )
-        self._adopt_autoencoder(state, autoencoder, reused=False)
-
     @staticmethod
     def _transfer_encoder(autoencoder: nn.Module, phi: nn.Module) -> None:
         """Copy the autoencoder's encoder weights into phi.
@@ -500,92 +475,94 @@ class BaseDeepDetector(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, Base
 
     def _fit_hypersphere(self, X: Any, y: Any, autoencoder: nn.Module | None = None) -> "BaseDeepDetector":
         """Fit pipeline shared by Deep SAD and Deep SVDD (``autoencoder``: see ``fit``)."""
+        # plan_fit's steps inline: the semi-label warning's stacklevel counts the frames to the user
         self._check_method_params()
-        state = self._begin_fit(X, y)
-        if state.members is not None and len(state.members) > 1:
-            return self._fit_ensemble(state, autoencoder)
-        with self._threads_for_fit():
-            if autoencoder is not None:
-                self._adopt_autoencoder(state, autoencoder, reused=True)
-            elif self._wants_pretraining():
-                self._pretrain(state)
-            center = self._init_center(state.phi, state.X, state.semi_labels)
-            objective = self._make_objective(state.phi, state.X, state.semi_labels, center)
-            self.loss_history_ = train(
-                state.phi,
-                objective,
-                state.X.shape[0],
-                self._train_config(),
-                generator=state.generator,
-                device=self._device,
-                progress=self.verbose,
-                description=f"training {type(self).__name__}",
-            )
-        return self._finish_fit(state, center)
-
-    def _trains_members_stacked(self) -> bool:
-        """Whether an ensemble's networks train together (:func:`train_stacked`) or one by one."""
-        return self._supports_stacking() and precision_of(self) == "float32"
-
-    def _fit_ensemble(self, state: _FitState, autoencoder: nn.Module | None) -> "BaseDeepDetector":
-        """Train the ``n_networks`` networks of ``state.members`` on the same data.
-
-        Network k ends as a single-network fit with ``random_state=member_seed(seed, k)``
-        would (up to float reassociation when they train stacked).
-        """
-        if autoencoder is not None:
+        plan = FitPlan(self, self._begin_fit(X, y))
+        if plan.n_networks > 1 and autoencoder is not None:
             raise InvalidInputError(
                 f"autoencoder= starts one network from a trained autoencoder; with n_networks={self.n_networks_} "
                 "each network pretrains its own (pass n_networks=1 to reuse an autoencoder)"
             )
-        members = state.members or [state]
-        n_samples = state.X.shape[0]
-        device = self._device
-        stacked = self._trains_members_stacked()
-        with self._threads_for_fit():
-            if self._wants_pretraining():
-                built = [self._new_autoencoder(member) for member in members]
-                if stacked:
-                    histories = train_stacked(
-                        [ae for ae, _, _ in built], autoencoder_output_loss, [(X_pre,) for _, X_pre, _ in built],
-                        n_samples, self._pretrain_config(), generators=[g for _, _, g in built], device=device,
-                        description="pretraining the ensemble's autoencoders",
-                    )
-                else:
-                    histories = [
-                        train(ae, self._autoencoder_objective(ae, X_pre), n_samples, self._pretrain_config(),
-                              generator=g, device=device, progress=self.verbose, description="pretraining autoencoder")
-                        for ae, X_pre, g in built
-                    ]
-                for member, (ae, _, _) in zip(members, built):
-                    self._transfer_encoder(ae, member.phi)
-                self.autoencoders_ = [ae.eval() for ae, _, _ in built]
-                self.autoencoder_ = self.autoencoders_[0]
-                self.pretrain_loss_history_ = mean_history(histories)
-            centers = [self._init_center(m.phi, m.X, m.semi_labels) for m in members]
-            if stacked:
-                histories = train_stacked(
-                    [m.phi for m in members], self._output_loss,
-                    [(m.X, m.semi_labels, center) for m, center in zip(members, centers)],
-                    n_samples, self._train_config(), generators=[m.generator for m in members], device=device,
-                    description=f"training {len(members)} {type(self).__name__} networks",
-                )
-            else:
-                histories = [
-                    train(m.phi, self._make_objective(m.phi, m.X, m.semi_labels, center), n_samples,
-                          self._train_config(), generator=m.generator, device=device, progress=self.verbose,
-                          description=f"training {type(self).__name__}")
-                    for m, center in zip(members, centers)
-                ]
-        self.loss_history_ = mean_history(histories)
-        return self._finish_fit(state, centers)
+        # an ensemble's networks train together where the objective allows it (network k
+        # then ends as the single-network fit with random_state=member_seed(seed, k)
+        # would, up to float reassociation)
+        stacked = plan.n_networks > 1 and self.has_stackable_objective() and precision_of(self) == "float32"
+        pretrain_plans([plan], autoencoders=None if autoencoder is None else [autoencoder],
+                       strategy="auto" if stacked else None,
+                       description="pretraining the ensemble's autoencoders" if stacked else None)
+        train_plans([plan], strategy="auto" if stacked else None,
+                    description=f"training {plan.n_networks} {type(self).__name__} networks" if stacked else None)
+        return self
 
-    @staticmethod
-    def _autoencoder_objective(autoencoder: nn.Module, X: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
-        def batch_loss(indices: torch.Tensor) -> torch.Tensor:
-            return autoencoder_output_loss(autoencoder(X[indices]), (X,), indices)
+    # ------------------------------------------------------------------ public fit steps
+    def plan_fit(self, X: Any, y: Any = None) -> "FitPlan":
+        """Set up a fit of ``X, y`` without training anything: the first of the public fit steps.
 
-        return batch_loss
+        Validates the parameters and the data, learns the standardization, resolves the
+        network, seeds and ensemble size, and builds the networks. The plan is then
+        trained by :func:`pretrain_plans` and :func:`train_plans` (which is what ``fit``
+        does, and what :func:`deepsad.fit_stacked` does for several plans at once).
+
+        Parameters
+        ----------
+        X : array-like or torch.Tensor of shape (n_samples, ...)
+            Training samples.
+        y : array-like of shape (n_samples,) or None
+            Semi-labels as ``fit`` takes them.
+
+        Returns
+        -------
+        FitPlan
+        """
+        self._check_method_params()
+        return FitPlan(self, self._begin_fit(X, y))
+
+    def pretrain_autoencoder(self, X: Any, y: Any = None) -> nn.Module:
+        """Pretrain the autoencoder that ``fit(X, y)`` would start phi from, and nothing more.
+
+        An estimator with the same parameters then fits on it with
+        ``fit(X, y, autoencoder=...)`` exactly as if it had pretrained it itself
+        (pretraining draws from its own stream of the seed); the experiment runner shares
+        autoencoders between methods this way. Sets ``autoencoder_``, ``spec_``,
+        ``input_shape_`` and ``output_activation_``; the estimator is not fitted.
+
+        Parameters
+        ----------
+        X : array-like or torch.Tensor of shape (n_samples, ...)
+            Training samples.
+        y : array-like of shape (n_samples,) or None
+            Semi-labels as ``fit`` takes them (Deep SAD's ``"auto"`` network depends on them).
+
+        Returns
+        -------
+        deepsad.models.Autoencoder
+            The trained autoencoder, in eval mode.
+
+        Raises
+        ------
+        InvalidInputError
+            If the estimator does not pretrain on such data (``pretrain``, ``pretrain_epochs=0``)
+            or trains an ensemble (each network pretrains its own).
+        """
+        plan = self.plan_fit(X, y)
+        if not plan.pretrains:
+            raise InvalidInputError(
+                f"this {type(self).__name__} does not pretrain on such data (pretrain={self.pretrain!r}, "
+                f"pretrain_epochs={self.pretrain_epochs})"
+            )
+        if plan.n_networks > 1:
+            raise InvalidInputError(
+                f"n_networks={self.n_networks_}: each network of an ensemble pretrains its own autoencoder"
+            )
+        pretrain_plans([plan])
+        return self.autoencoder_
+
+    def has_stackable_objective(self) -> bool:
+        """Whether the objective is a pure function of a batch, so networks can train stacked.
+
+        Soft-boundary Deep SVDD re-solves its radius between batches and cannot.
+        """
+        return self._supports_stacking()
 
     def _finish_fit(self, state: _FitState, center: torch.Tensor | Sequence[torch.Tensor]) -> "BaseDeepDetector":
         """Keep the trained networks and centres, count labels, set the decision threshold.
@@ -834,3 +811,135 @@ class BaseDeepDetector(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, Base
         self.n_labeled_anomaly_ = int(meta["n_labeled_anomaly"])
         if "feature_names_in" in meta:
             self.feature_names_in_ = np.asarray(meta["feature_names_in"], dtype=object)
+
+
+@dataclass
+class FitPlan:
+    """A fit set up and not yet trained, from :meth:`BaseDeepDetector.plan_fit`.
+
+    The plan holds the estimator's validated training data, seeds and freshly built
+    networks (one per ensemble member). :func:`pretrain_plans` and :func:`train_plans`
+    carry it out; several plans of estimators with equal settings can be carried out
+    together, their networks trained as one stack.
+
+    Attributes
+    ----------
+    estimator : BaseDeepDetector
+        The estimator being fitted.
+    """
+
+    estimator: BaseDeepDetector
+    _state: _FitState
+
+    @property
+    def n_networks(self) -> int:
+        """Networks the estimator trains (its ensemble size)."""
+        return len(self._state.members or [self._state])
+
+    @property
+    def pretrains(self) -> bool:
+        """Whether the estimator pretrains an autoencoder per network on this data."""
+        return self.estimator._wants_pretraining()
+
+    @property
+    def training_shape(self) -> tuple[int, ...]:
+        """Shape of the (standardized) training data."""
+        return tuple(self._state.X.shape)
+
+
+def _owners(plans: Sequence[FitPlan]) -> list[tuple[FitPlan, _FitState]]:
+    """Every network of every plan, with its plan: the order networks are stacked in."""
+    return [(plan, member) for plan in plans for member in (plan._state.members or [plan._state])]
+
+
+def pretrain_plans(plans: Sequence[FitPlan], *, autoencoders: Sequence[nn.Module] | None = None,
+                   strategy: str | None = None, description: str | None = None) -> None:
+    """The first training step of ``plans``: start every network from an autoencoder's encoder.
+
+    Either adopts the given trained ``autoencoders`` (one per single-network plan, as
+    ``fit(..., autoencoder=...)``) or, when the estimators pretrain, pretrains a fresh
+    autoencoder per network with :func:`deepsad.training.pretrain_autoencoders`; without
+    either, the networks keep their initialisation.
+
+    Parameters
+    ----------
+    plans : sequence of FitPlan
+        From :meth:`BaseDeepDetector.plan_fit` of estimators with equal settings (the
+        first one's pretraining settings serve all).
+    autoencoders : sequence of torch.nn.Module, optional
+        One trained autoencoder per plan, used instead of pretraining.
+    strategy : {None, "auto", "grouped", "vmap"}, default=None
+        ``None``: each autoencoder trained on its own; otherwise all together, stacked
+        (:func:`deepsad.training.stacked.train_stacked`).
+    description : str, optional
+        Label of log lines and errors.
+    """
+    if autoencoders is not None:
+        for plan, autoencoder in zip(plans, autoencoders):
+            plan.estimator._adopt_autoencoder(plan._state, autoencoder, reused=True)
+        return
+    first = plans[0].estimator
+    if not first._wants_pretraining():
+        return
+    owners = _owners(plans)
+    with first._threads_for_fit():
+        built = [plan.estimator._new_autoencoder(member) for plan, member in owners]
+        histories = pretrain_autoencoders(
+            [autoencoder for autoencoder, _, _ in built], [X for _, X, _ in built], first._pretrain_config(),
+            generators=[generator for _, _, generator in built], device=first._device, strategy=strategy,
+            progress=first.verbose,
+            description=description or ("pretraining autoencoder" if strategy is None else "stacked autoencoder pretraining"),
+        )
+    for plan in plans:
+        mine = [i for i, (owner, _) in enumerate(owners) if owner is plan]
+        estimator = plan.estimator
+        for i in mine:
+            estimator._transfer_encoder(built[i][0], owners[i][1].phi)
+        estimator.autoencoders_ = [built[i][0].eval() for i in mine]
+        estimator.autoencoder_ = estimator.autoencoders_[0]
+        estimator.autoencoder_reused_ = False
+        estimator.pretrain_loss_history_ = mean_history([histories[i] for i in mine])
+
+
+def train_plans(plans: Sequence[FitPlan], *, strategy: str | None = None, description: str | None = None) -> None:
+    """The last training step of ``plans``: centre and train every network, then finish each fit.
+
+    Parameters
+    ----------
+    plans : sequence of FitPlan
+        Plans after :func:`pretrain_plans`, of estimators with equal settings (the first
+        one's objective and optimiser settings serve all when stacked).
+    strategy : {None, "auto", "grouped", "vmap"}, default=None
+        ``None``: each network trained on its own with its estimator's objective (any
+        objective and precision); otherwise all together, stacked
+        (:func:`deepsad.training.stacked.train_stacked`; float32, pure batch objectives).
+    description : str, optional
+        Label of log lines and errors.
+    """
+    first = plans[0].estimator
+    owners = _owners(plans)
+    device = first._device
+    n_samples = plans[0]._state.X.shape[0]
+    with first._threads_for_fit():
+        centers = [plan.estimator._init_center(m.phi, m.X, m.semi_labels) for plan, m in owners]
+        if strategy is None:
+            histories = [
+                train(m.phi, plan.estimator._make_objective(m.phi, m.X, m.semi_labels, center), m.X.shape[0],
+                      plan.estimator._train_config(), generator=m.generator, device=device,
+                      progress=plan.estimator.verbose, description=description or f"training {type(first).__name__}")
+                for (plan, m), center in zip(owners, centers)
+            ]
+        else:
+            histories = train_stacked(
+                [m.phi for _, m in owners],
+                first._output_loss,  # reads only settings that are equal for every estimator
+                [(m.X, m.semi_labels, center) for (_, m), center in zip(owners, centers)],
+                n_samples, first._train_config(), generators=[m.generator for _, m in owners], device=device,
+                description=description or f"stacked training of {len(owners)} {type(first).__name__} networks",
+                strategy=strategy,
+            )
+    for plan in plans:
+        mine = [i for i, (owner, _) in enumerate(owners) if owner is plan]
+        plan.estimator.loss_history_ = mean_history([histories[i] for i in mine])
+        own_centers = [centers[i] for i in mine]
+        plan.estimator._finish_fit(plan._state, own_centers if len(own_centers) > 1 else own_centers[0])

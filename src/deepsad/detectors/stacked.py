@@ -1,10 +1,12 @@
 """Fit several Deep SAD / Deep SVDD estimators at once (seeds or data draws of one grid cell).
 
-:func:`fit_stacked` runs each estimator's own fit pipeline step by step — validation,
-standardization, seeds, network construction, centre — and replaces only the two
-training loops (autoencoder pretraining and phi's training) by one stacked loop over all
-estimators (:func:`deepsad.training.stacked.train_stacked`). Each estimator therefore
-ends as if ``est.fit(X, y)`` had been called on it, up to floating-point reassociation.
+:func:`fit_stacked` runs each estimator's own fit through the public fit steps of
+:class:`~deepsad.detectors.deep_base.BaseDeepDetector` — ``plan_fit`` (validation,
+standardization, seeds, networks), :func:`~deepsad.detectors.deep_base.pretrain_plans`
+and :func:`~deepsad.detectors.deep_base.train_plans` — with the plans of all estimators
+trained as one stack (:func:`deepsad.training.stacked.train_stacked`). Each estimator
+therefore ends as if ``est.fit(X, y)`` had been called on it, up to floating-point
+reassociation. :func:`pretrain_stacked` runs the pretraining step only.
 
 Where it pays: on small networks, whose steps are dominated by per-step overhead
 (the ODDS MLPs), on the MNIST LeNet, whose 1 -> 8 -> 4 channel convolutions are too
@@ -19,10 +21,9 @@ from typing import Any
 
 from torch import nn
 
-from deepsad.detectors.deep_base import BaseDeepDetector, autoencoder_output_loss, mean_history, precision_of
+from deepsad.detectors.deep_base import BaseDeepDetector, FitPlan, precision_of, pretrain_plans, train_plans
 from deepsad.errors import InvalidInputError
-from deepsad.training import threads_for_fit
-from deepsad.training.stacked import check_strategy, train_stacked
+from deepsad.training.stacked import check_strategy
 
 #: Parameters that may differ between stacked estimators; all others must be equal.
 PER_ESTIMATOR_PARAMS = frozenset({"random_state", "verbose"})
@@ -50,7 +51,7 @@ def _check_compatible(estimators: Sequence[BaseDeepDetector]) -> None:
                 f"fit_stacked needs equal settings apart from {sorted(PER_ESTIMATOR_PARAMS)}; "
                 f"estimator {index} differs from estimator 0 in {', '.join(differing)}"
             )
-    if any(not estimator._supports_stacking() for estimator in estimators):
+    if any(not estimator.has_stackable_objective() for estimator in estimators):
         raise InvalidInputError(
             "this objective cannot be trained stacked (soft-boundary Deep SVDD re-solves its radius "
             "between batches); fit the estimators one by one"
@@ -122,6 +123,60 @@ def fit_stacked(
     >>> models[2].anomaly_score(X[:4]).shape
     (4,)
     """
+    estimators, datasets, labels = _check_inputs(estimators, X, y, strategy)
+    if autoencoders is not None and len(autoencoders) != len(estimators):
+        raise InvalidInputError(
+            f"got {len(estimators)} estimators and {len(autoencoders)} autoencoders; give one per estimator or none"
+        )
+    plans = [estimator.plan_fit(X_k, y_k) for estimator, X_k, y_k in zip(estimators, datasets, labels)]
+    _check_plans(plans, autoencoders)
+    pretrain_plans(plans, autoencoders=autoencoders, strategy=strategy)
+    train_plans(plans, strategy=strategy)
+    return estimators
+
+
+def pretrain_stacked(
+    estimators: Sequence[BaseDeepDetector],
+    X: Sequence[Any],
+    y: Sequence[Any] | None = None,
+    *,
+    strategy: str = "auto",
+) -> list[nn.Module]:
+    """Pretrain, together, the autoencoders :func:`fit_stacked` would pretrain, and nothing more.
+
+    The stacked counterpart of :meth:`BaseDeepDetector.pretrain_autoencoder`: estimator
+    k's autoencoder is the one ``estimators[k].pretrain_autoencoder(X[k], y[k])`` trains,
+    up to floating-point reassociation. Each estimator's ``autoencoder_``, ``spec_``,
+    ``input_shape_`` and ``output_activation_`` are set; none is fitted.
+
+    Parameters
+    ----------
+    estimators, X, y, strategy
+        As for :func:`fit_stacked`; the estimators must pretrain and have one network each.
+
+    Returns
+    -------
+    list of deepsad.models.Autoencoder
+        One trained autoencoder per estimator, in eval mode.
+
+    Raises
+    ------
+    InvalidInputError
+        As :func:`fit_stacked`, and if the estimators do not pretrain or train ensembles.
+    """
+    estimators, datasets, labels = _check_inputs(estimators, X, y, strategy)
+    plans = [estimator.plan_fit(X_k, y_k) for estimator, X_k, y_k in zip(estimators, datasets, labels)]
+    _check_plans(plans, None)
+    if any(plan.n_networks > 1 for plan in plans):
+        raise InvalidInputError("pretrain_stacked pretrains one autoencoder per estimator; these train ensembles")
+    if not all(plan.pretrains for plan in plans):
+        raise InvalidInputError("pretrain_stacked needs estimators that pretrain (pretrain and pretrain_epochs > 0)")
+    pretrain_plans(plans, strategy=strategy)
+    return [estimator.autoencoder_ for estimator in estimators]
+
+
+def _check_inputs(estimators: Sequence[BaseDeepDetector], X: Sequence[Any], y: Sequence[Any] | None,
+                  strategy: str) -> tuple[list[BaseDeepDetector], list[Any], list[Any]]:
     estimators = list(estimators)
     _check_compatible(estimators)
     check_strategy(strategy)  # before any fit work, not only when training starts
@@ -132,84 +187,16 @@ def fit_stacked(
             f"got {len(estimators)} estimators, {len(datasets)} datasets and {len(labels)} label arrays; "
             "fit_stacked needs one of each per estimator"
         )
-    if autoencoders is not None and len(autoencoders) != len(estimators):
-        raise InvalidInputError(
-            f"got {len(estimators)} estimators and {len(autoencoders)} autoencoders; give one per estimator or none"
-        )
-    for estimator in estimators:
-        estimator._check_method_params()
-    states = [est._begin_fit(X_k, y_k) for est, X_k, y_k in zip(estimators, datasets, labels)]
-    shapes = {tuple(state.X.shape) for state in states}
+    return estimators, datasets, labels
+
+
+def _check_plans(plans: Sequence[FitPlan], autoencoders: Sequence[nn.Module] | None) -> None:
+    shapes = {plan.training_shape for plan in plans}
     if len(shapes) > 1:
         raise InvalidInputError(
             f"fit_stacked needs training sets of one shape (their mini-batches run in step); got {sorted(shapes)}"
         )
-    if autoencoders is not None and any(len(state.members or [state]) > 1 for state in states):
+    if autoencoders is not None and any(plan.n_networks > 1 for plan in plans):
         raise InvalidInputError(
             "autoencoders= gives one autoencoder per estimator; ensembles (n_networks > 1) pretrain their own"
         )
-    first = estimators[0]
-    device = first._device
-    n_samples = states[0].X.shape[0]
-
-    # under tuned_threads() the plain fit's thread rule holds for the stack too
-    with threads_for_fit(first.spec_, first.input_shape_, device):
-        centers, histories = _train_both_phases(estimators, states, autoencoders, device, n_samples, strategy)
-    for est, state, est_centers, est_histories in zip(estimators, states, centers, histories):
-        est.loss_history_ = mean_history(est_histories)
-        est._finish_fit(state, est_centers if len(est_centers) > 1 else est_centers[0])
-    return estimators
-
-
-def _train_both_phases(estimators: list[BaseDeepDetector], states: list[Any], autoencoders: Sequence[nn.Module] | None,
-                       device: Any, n_samples: int, strategy: str) -> tuple[list[list[Any]], list[list[list[float]]]]:
-    """Pretrain (or adopt) the autoencoders, then train every network of every estimator.
-
-    An ensemble estimator contributes each of its networks (``state.members``); returns,
-    per estimator, its networks' centres and loss histories.
-    """
-    first = estimators[0]
-    owners = [(index, member) for index, state in enumerate(states) for member in (state.members or [state])]
-    if autoencoders is not None:
-        for est, state, autoencoder in zip(estimators, states, autoencoders):
-            est._adopt_autoencoder(state, autoencoder, reused=True)
-    elif first._wants_pretraining():
-        built = [estimators[index]._new_autoencoder(member) for index, member in owners]
-        histories = train_stacked(
-            [autoencoder for autoencoder, _, _ in built],
-            autoencoder_output_loss,
-            [(X_pre,) for _, X_pre, _ in built],
-            n_samples,
-            first._pretrain_config(),
-            generators=[generator for _, _, generator in built],
-            device=device,
-            description="stacked autoencoder pretraining",
-            strategy=strategy,
-        )
-        for k, (est, state) in enumerate(zip(estimators, states)):
-            mine = [i for i, (index, _) in enumerate(owners) if index == k]
-            for i in mine:
-                est._transfer_encoder(built[i][0], owners[i][1].phi)
-            est.autoencoders_ = [built[i][0].eval() for i in mine]
-            est.autoencoder_ = est.autoencoders_[0]
-            est.autoencoder_reused_ = False
-            est.pretrain_loss_history_ = mean_history([histories[i] for i in mine])
-
-    centers = [estimators[index]._init_center(m.phi, m.X, m.semi_labels) for index, m in owners]
-    histories = train_stacked(
-        [member.phi for _, member in owners],
-        first._output_loss,  # reads only settings that are equal for every estimator
-        [(m.X, m.semi_labels, center) for (_, m), center in zip(owners, centers)],
-        n_samples,
-        first._train_config(),
-        generators=[member.generator for _, member in owners],
-        device=device,
-        description=f"stacked training of {len(owners)} {type(first).__name__} networks",
-        strategy=strategy,
-    )
-    per_centers: list[list[Any]] = [[] for _ in estimators]
-    per_histories: list[list[list[float]]] = [[] for _ in estimators]
-    for (index, _), center, history in zip(owners, centers, histories):
-        per_centers[index].append(center)
-        per_histories[index].append(history)
-    return per_centers, per_histories

@@ -3,8 +3,8 @@
 Deep SAD and Deep SVDD pretrain an autoencoder, and the hybrids need one; within a setup
 they all see the same training data, so one autoencoder serves them all (and the
 ``eta`` sweep's five Deep SAD fits, and identical training sets of other experiments).
-The runner pretrains it explicitly -- a Deep SVDD with the method's pretraining settings,
-its seed and ``epochs = 0`` (:func:`pretrainer_params`) -- and passes it to
+The runner pretrains it explicitly -- ``pretrain_autoencoder`` of a Deep SVDD with the
+method's pretraining settings and seed (:func:`pretrainer_params`) -- and passes it to
 ``fit(..., autoencoder=...)``. The result equals a fit that pretrained by itself, because
 the detectors draw pretraining and training randomness from separate streams of the
 seed; and the time goes to the row's ``pretrain_seconds`` (in the task that pretrained;
@@ -272,14 +272,15 @@ def pretrainer_params(settings: Mapping[str, Any], seed: int) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``settings`` with ``epochs = 0``, pretraining on, one network, the seed, quiet.
+        ``settings`` with ``epochs = 0`` (no phi is trained), pretraining on, one network,
+        the seed, quiet.
     """
     params = {k: v for k, v in settings.items()}
     params.update({"epochs": 0, "pretrain": True, "n_networks": 1, "random_state": seed, "verbose": False})
     return params
 
 
-def pretrained(X: np.ndarray, settings: Mapping[str, Any], seed: int, ledger: AutoencoderLedger) -> tuple[Any, Any]:
+def pretrained(X: np.ndarray, settings: Mapping[str, Any], seed: int, ledger: AutoencoderLedger) -> Any:
     """The autoencoder ``settings`` describe for ``X``: from the cache, or pretrained now.
 
     Parameters
@@ -295,9 +296,8 @@ def pretrained(X: np.ndarray, settings: Mapping[str, Any], seed: int, ledger: Au
 
     Returns
     -------
-    tuple
-        ``(autoencoder, pretrainer)``; the pretrainer (a fitted Deep SVDD with
-        ``epochs = 0``) is ``None`` on a cache hit.
+    deepsad.models.Autoencoder
+        Trained, in eval mode; pass it to ``fit(..., autoencoder=...)``.
     """
     from deepsad.methods import make_detector
 
@@ -306,14 +306,20 @@ def pretrained(X: np.ndarray, settings: Mapping[str, Any], seed: int, ledger: Au
         autoencoder, where = ledger.cache.get(key)
         if autoencoder is not None:
             ledger.note(f"hit-{where}")
-            return autoencoder, None
+            return autoencoder
     started = time.perf_counter()
-    # a Deep SVDD with the same pretraining settings and seed pretrains the very
-    # autoencoder Deep SAD would (pretraining has its own random stream)
-    pretrainer = make_detector("deepsvdd", pretrainer_params(settings, seed)).fit(X)
+    # the autoencoder a Deep SVDD with these pretraining settings and seed pretrains is
+    # the very one Deep SAD would (pretraining has its own random stream)
+    pretrainer = make_detector("deepsvdd", pretrainer_params(settings, seed))
+    autoencoder = pretrainer.pretrain_autoencoder(X)
     ledger.pretrain_seconds += time.perf_counter() - started
     ledger.note("miss" if key is not None else "off")
     if key is not None:
-        ledger.cache.put(key, pretrainer.autoencoder_, spec=pretrainer.spec_, input_shape=pretrainer.input_shape_,
-                         output_activation=pretrainer.output_activation_)
-    return pretrainer.autoencoder_, pretrainer
+        cache_put(ledger.cache, key, pretrainer)
+    return autoencoder
+
+
+def cache_put(cache: AutoencoderCache, key: str, pretrainer: Any) -> None:
+    """Store ``pretrainer``'s autoencoder (after ``pretrain_autoencoder``) under ``key``."""
+    cache.put(key, pretrainer.autoencoder_, spec=pretrainer.spec_, input_shape=pretrainer.input_shape_,
+              output_activation=pretrainer.output_activation_)

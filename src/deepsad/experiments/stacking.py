@@ -7,8 +7,9 @@ settings; different seeds or known classes, hence different training data) into
 per method and per training-set shape:
 
 1. the autoencoders: taken from the cache where present; the missing ones pretrained
-   together (a stack of Deep SVDDs with ``epochs = 0``, exactly as the sequential path
-   pretrains one) and put into the cache, so the setup's other methods reuse them;
+   together (:func:`deepsad.detectors.stacked.pretrain_stacked` of Deep SVDDs with the
+   pretraining settings, exactly as the sequential path pretrains one) and put into the
+   cache, so the setup's other methods reuse them;
 2. phi: all K fitted at once with :func:`deepsad.fit_stacked` on those autoencoders;
 3. each task scored and recorded as a normal row. ``fit_seconds`` and
    ``pretrain_seconds`` are the stacked times divided by the number of models (the
@@ -32,7 +33,13 @@ import numpy as np
 
 from deepsad.experiments.config import canonical_json, stable_hash
 from deepsad.experiments.grid import Task, group_tasks
-from deepsad.experiments.autoencoder_cache import AutoencoderLedger, autoencoder_key, autoencoder_settings, pretrainer_params
+from deepsad.experiments.autoencoder_cache import (
+    AutoencoderLedger,
+    autoencoder_key,
+    autoencoder_settings,
+    cache_put,
+    pretrainer_params,
+)
 from deepsad.experiments.context import RunContext, WorkerCaches
 from deepsad.experiments.preparation import PreparedData, prepare_data
 from deepsad.experiments.rows import evaluate_into, failed_row, finish_row, mark_failed, start_row
@@ -151,6 +158,7 @@ def iter_stack_unit(tasks: Sequence[Task], context: RunContext,
 def _run_stacked(tasks: Sequence[Task], data: Sequence[PreparedData], caches: WorkerCaches,
                  pretrained: dict[str, Any]) -> list[dict[str, Any]]:
     from deepsad.detectors import fit_stacked
+    from deepsad.detectors.stacked import pretrain_stacked
     from deepsad.methods import make_detector
 
     n_models = len(tasks)
@@ -176,19 +184,18 @@ def _run_stacked(tasks: Sequence[Task], data: Sequence[PreparedData], caches: Wo
                     states[i].note(f"hit-{where}")
         missing = [i for i in range(n_models) if autoencoders[i] is None]
         if missing:
-            # Deep SVDDs with epochs = 0 pretrain exactly the autoencoders the tasks'
-            # own fits would (the runner's sequential path does the same, one at a time)
+            # Deep SVDDs with these pretraining settings pretrain exactly the autoencoders
+            # the tasks' own fits would (the runner's sequential path does the same, one at a time)
             pretrainers = [make_detector("deepsvdd", pretrainer_params(settings, tasks[i].seed)) for i in missing]
             started = time.perf_counter()
-            fit_stacked(pretrainers, [data[i].X_train for i in missing])
+            trained = pretrain_stacked(pretrainers, [data[i].X_train for i in missing])
             per_model = (time.perf_counter() - started) / len(missing)
-            for i, pretrainer in zip(missing, pretrainers):
-                autoencoders[i] = pretrained[keys[i]] = pretrainer.autoencoder_
+            for i, pretrainer, autoencoder in zip(missing, pretrainers, trained):
+                autoencoders[i] = pretrained[keys[i]] = autoencoder
                 states[i].pretrain_seconds = per_model
                 states[i].note("miss" if cache is not None else "off")
                 if cache is not None:
-                    cache.put(keys[i], pretrainer.autoencoder_, spec=pretrainer.spec_,
-                              input_shape=pretrainer.input_shape_, output_activation=pretrainer.output_activation_)
+                    cache_put(cache, keys[i], pretrainer)
     started = time.perf_counter()
     fit_stacked(estimators, [prepared.X_train for prepared in data], [prepared.y_train for prepared in data],
                 autoencoders=autoencoders)

@@ -81,8 +81,7 @@ def fit_pretraining(task: Task, X: np.ndarray, y: np.ndarray, factory: Callable[
     settings = autoencoder_settings(estimator, X.shape[1:], y)
     if settings is None:  # no pretraining, or a custom network
         return estimator.fit(X, y)
-    autoencoder, _ = pretrained(X, settings, task.seed, ledger)
-    return estimator.fit(X, y, autoencoder=autoencoder)
+    return estimator.fit(X, y, autoencoder=pretrained(X, settings, task.seed, ledger))
 
 
 def hybrid_source(task: Task, data: PreparedData, ledger: AutoencoderLedger) -> Any:
@@ -107,8 +106,7 @@ def hybrid_source(task: Task, data: PreparedData, ledger: AutoencoderLedger) -> 
     settings = autoencoder_settings(source, data.X_train.shape[1:])
     if settings is None:
         raise InvalidInputError("hybrid methods need a pretrained autoencoder: [autoencoder] epochs must be > 0")
-    autoencoder, pretrainer = pretrained(data.X_train, settings, task.seed, ledger)
-    return pretrainer if pretrainer is not None else source.fit(data.X_train, autoencoder=autoencoder)
+    return source.fit(data.X_train, autoencoder=pretrained(data.X_train, settings, task.seed, ledger))
 
 
 def run_task(task: Task, data: PreparedData, context: RunContext, caches: WorkerCaches | None = None) -> dict[str, Any]:

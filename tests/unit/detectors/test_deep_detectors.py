@@ -300,6 +300,7 @@ def test_fit_trains_with_the_callers_threads_and_tuned_threads_picks_one_for_sma
     X, y = tabular
     seen = []
     import deepsad.detectors.deep_base as deep_base
+    import deepsad.training.pretraining as pretraining
 
     original = deep_base.train
 
@@ -307,6 +308,8 @@ def test_fit_trains_with_the_callers_threads_and_tuned_threads_picks_one_for_sma
         seen.append(torch.get_num_threads())
         return original(*args, **kwargs)
 
+    # pretraining runs the loop through pretrain_autoencoders, phi's training directly
+    monkeypatch.setattr(pretraining, "train", spy)
     monkeypatch.setattr(deep_base, "train", spy)
     outer = torch.get_num_threads()
     torch.set_num_threads(2)

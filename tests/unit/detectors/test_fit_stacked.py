@@ -135,17 +135,20 @@ def test_given_autoencoders_replace_pretraining_as_in_fit():
 def test_small_mlps_are_stacked_on_one_thread_under_tuned_threads(monkeypatch):
     import torch
 
-    import deepsad.detectors.stacked as stacked_module
+    import deepsad.detectors.deep_base as deep_base
+    import deepsad.training.pretraining as pretraining
     from deepsad.training import tuned_threads
 
     seen = []
-    original = stacked_module.train_stacked
+    original = deep_base.train_stacked
 
     def spy(*args, **kwargs):
         seen.append(torch.get_num_threads())
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(stacked_module, "train_stacked", spy)
+    # the stacked loop runs twice: pretraining (pretrain_autoencoders) and phi's training
+    monkeypatch.setattr(pretraining, "train_stacked", spy)
+    monkeypatch.setattr(deep_base, "train_stacked", spy)
     datasets, labels = _draws(2)
     outer = torch.get_num_threads()
     torch.set_num_threads(2)

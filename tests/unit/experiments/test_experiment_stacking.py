@@ -74,10 +74,13 @@ def test_a_stacked_run_gives_the_rows_of_a_plain_run(odds, tmp_path):
 
 def test_a_failing_stacked_fit_falls_back_to_single_fits(odds, tmp_path, monkeypatch):
     import deepsad.detectors
+    import deepsad.detectors.stacked
 
     def broken(*args, **kwargs):
         raise RuntimeError("stacking broke")
 
+    # both stacked steps: the autoencoders' pretraining and phi's fit
+    monkeypatch.setattr(deepsad.detectors.stacked, "pretrain_stacked", broken)
     monkeypatch.setattr(deepsad.detectors, "fit_stacked", broken)
     config = stacking_config({"deepsad": dict(PRETRAINED)})
     summary = run_experiment(config, tmp_path / "r.sqlite", SerialExecutor(threads=1), data_root=odds,
