@@ -264,10 +264,8 @@ def pretrainer_params(settings: Mapping[str, Any], seed: int) -> dict[str, Any]:
 
     Parameters
     ----------
-    settings : mapping
-        From :func:`autoencoder_settings`.
-    seed : int
-        The task's seed.
+    settings, seed
+        As for :func:`autoencoder_key`.
 
     Returns
     -------
