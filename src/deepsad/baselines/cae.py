@@ -19,14 +19,13 @@ from sklearn.utils.validation import check_is_fitted
 from deepsad.baselines.network_base import NetworkBaseline, load_module, module_arrays
 from deepsad.detectors.fit_time import timed_fit
 from deepsad.errors import InvalidInputError
-from deepsad.models import Autoencoder, build_decoder, build_encoder, init_weights_
+from deepsad.models import Autoencoder, build_decoder, build_encoder, init_weights_, use_fused_layers
 from deepsad.training import (
     make_generator,
     map_batches,
     per_sample_reconstruction_error,
-    reconstruction_loss,
+    pretrain_autoencoders,
     threads_for_fit,
-    train,
 )
 
 logger = logging.getLogger(__name__)
@@ -164,28 +163,19 @@ class CAE(NetworkBaseline):
                 f"CAE trains on the samples not labeled as anomalies; only {int(keep.sum())} are left (need 2)"
             )
         self.output_activation_ = self._resolve_output_activation(X_np)
-        # images in channels_last (the helpers' default), as in DeepSAD pretraining
+        # images in channels_last (the helpers' default), as in DeepSAD pretraining; the
+        # fused layers train faster and keep the stock layers' parameter names
         autoencoder = self._to_device(
-            _build_autoencoder(self.spec_, self.input_shape_, self.output_activation_, generator)
+            use_fused_layers(_build_autoencoder(self.spec_, self.input_shape_, self.output_activation_, generator))
         )
         X_t = self._as_tensor(X_np)
         X_train = X_t[torch.from_numpy(np.flatnonzero(keep)).to(X_t.device)]
         self.n_train_ = int(X_train.shape[0])
-
-        def batch_loss(indices: torch.Tensor) -> torch.Tensor:
-            batch = X_train[indices]
-            return reconstruction_loss(autoencoder(batch), batch)
-
         with threads_for_fit(self.spec_, self.input_shape_, self._device):
-            self.loss_history_ = train(
-                autoencoder,
-                batch_loss,
-                self.n_train_,
-                self._optimizer_config(),
-                generator=generator,
-                device=self._device,
-                progress=self.verbose,
-                description="training CAE",
+            # the generator that initialised the autoencoder goes on to shuffle its batches
+            (self.loss_history_,) = pretrain_autoencoders(
+                [autoencoder], X_train, self._optimizer_config(), generators=[generator],
+                device=self._device, progress=self.verbose, description="training CAE",
             )
         self.autoencoder_ = autoencoder.eval()
         self._set_threshold(self._reconstruction_errors(X_t))

@@ -220,8 +220,11 @@ def test_small_mlp_baselines_train_on_one_thread_under_tuned_threads(data, monke
 
     from deepsad.training import tuned_threads
 
-    # the classifier trains through NetworkBaseline._train_network, which calls network_base's train
-    module = importlib.import_module("deepsad.baselines.network_base" if name == "supervised" else f"deepsad.baselines.{name}")
+    # the classifier trains through NetworkBaseline._train_network, which calls network_base's
+    # train; CAE through pretrain_autoencoders, which calls the pretraining module's train
+    module = importlib.import_module(
+        "deepsad.baselines.network_base" if name == "supervised" else "deepsad.training.pretraining"
+    )
     seen = []
     original = module.train
 
