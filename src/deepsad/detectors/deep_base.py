@@ -37,6 +37,8 @@ from deepsad.detectors.scoring import AnomalyScoreMixin, check_contamination
 from deepsad.errors import InvalidInputError
 from deepsad.models import (
     Autoencoder,
+    LeNetDecoder,
+    LeNetEncoder,
     LeNetSpec,
     MLPSpec,
     auto_spec,
@@ -46,6 +48,7 @@ from deepsad.models import (
     init_weights_,
     spec_from_dict,
     spec_to_dict,
+    use_fused_layers,
 )
 from deepsad.models.specs import as_network_param
 from deepsad.models.state import state_dict_with_prefix
@@ -119,6 +122,34 @@ def _stream_seeds(seed: int) -> tuple[int, int]:
     # cache) continues exactly as if it had pretrained that autoencoder itself
     pretrain_seed, train_seed = (int(s) for s in np.random.SeedSequence(seed).generate_state(2))
     return pretrain_seed, train_seed
+
+
+def with_fused_lenets(module: nn.Module) -> nn.Module:
+    """``module`` with every deepsad LeNet in it computing in its fused form, in place.
+
+    The one place where the detectors' networks get :func:`deepsad.models.use_fused_layers`:
+    every network a detector builds, trains, scores with or loads passes through here.
+    Parameter and buffer names stay the canonical ones, so state dicts and saved files
+    do not depend on it.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        A network the detector owns (built from a spec, or its copy of a user's module).
+        Only :class:`~deepsad.models.LeNetEncoder` / :class:`~deepsad.models.LeNetDecoder`
+        parts are swapped: a user's other modules train with the layers they were given.
+
+    Returns
+    -------
+    torch.nn.Module
+        ``module`` itself.
+    """
+    # the fused layers are the LeNets' CPU speed layer (docs/performance.md); they are
+    # exact replacements up to float reassociation, so the detectors use them for every
+    # fit and every score, which keeps fitted and loaded models' scores identical
+    for lenet in [m for m in module.modules() if isinstance(m, (LeNetEncoder, LeNetDecoder))]:
+        use_fused_layers(lenet)
+    return module
 
 
 def mean_history(histories: Sequence[Sequence[float]]) -> list[float]:
@@ -259,20 +290,23 @@ class BaseDeepDetector(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, Base
         return float(self.spec_.init_gain) if isinstance(self.spec_, MLPSpec) else 1.0
 
     def _build_encoder(self, generator: torch.Generator) -> nn.Module:
-        """A fresh phi: built from the spec and Glorot-initialised, or a copy of the user's module."""
+        """A fresh phi: built from the spec and Glorot-initialised, or a copy of the user's module.
+
+        In its fused form (:func:`with_fused_lenets`); the user's module is left as it is.
+        """
         network = as_network_param(self.network)
         if isinstance(network, nn.Module):
-            return copy.deepcopy(network)
+            return with_fused_lenets(copy.deepcopy(network))
         encoder = build_encoder(self.spec_, self.input_shape_)
         init_weights_(encoder, generator, gain=self._init_gain())
-        return encoder
+        return with_fused_lenets(encoder)
 
     def _build_decoder(self, generator: torch.Generator) -> nn.Module:
         if self.decoder is not None:
-            return copy.deepcopy(self.decoder)
+            return with_fused_lenets(copy.deepcopy(self.decoder))
         decoder = build_decoder(self.spec_, self.input_shape_, output_activation=self.output_activation_)
         init_weights_(decoder, generator, gain=self._init_gain())
-        return decoder
+        return with_fused_lenets(decoder)
 
     def recipe_for_labels(self, semi_labels: np.ndarray | None) -> Mapping[str, Any]:
         """The tabular recipe ``"auto"`` resolves to when training on ``semi_labels``.

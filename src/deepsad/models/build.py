@@ -37,7 +37,7 @@ def _check_fits(spec: NetworkSpec, input_shape: Sequence[int]) -> tuple[int, ...
     raise InvalidInputError(f"spec must be an MLPSpec or LeNetSpec, got {spec!r}")
 
 
-def build_encoder(spec: NetworkSpec, input_shape: tuple[int, ...], *, fused: bool = True) -> nn.Module:
+def build_encoder(spec: NetworkSpec, input_shape: tuple[int, ...], *, fused: bool = False) -> nn.Module:
     """The encoder phi described by ``spec`` for samples of shape ``input_shape``.
 
     Parameters
@@ -46,7 +46,7 @@ def build_encoder(spec: NetworkSpec, input_shape: tuple[int, ...], *, fused: boo
         The architecture.
     input_shape : tuple of int
         Shape of one sample: ``(d,)`` for an MLP, ``(c, h, w)`` for a LeNet.
-    fused : bool, default=True
+    fused : bool, default=False
         Build a LeNet with the fused speed layers of :mod:`deepsad.models.fused` (same
         function and state dict); ``False`` keeps its stock layers. MLPs have none.
 
@@ -74,7 +74,7 @@ def build_encoder(spec: NetworkSpec, input_shape: tuple[int, ...], *, fused: boo
 
 
 def build_decoder(
-    spec: NetworkSpec, input_shape: tuple[int, ...], output_activation: str = "sigmoid", *, fused: bool = True
+    spec: NetworkSpec, input_shape: tuple[int, ...], output_activation: str = "sigmoid", *, fused: bool = False
 ) -> nn.Module:
     """The decoder mirroring ``build_encoder(spec, input_shape)``.
 
@@ -86,7 +86,7 @@ def build_decoder(
         Shape of one sample, which the decoder reconstructs.
     output_activation : {"sigmoid", "identity"}, default="sigmoid"
         ``"sigmoid"`` for data in [0, 1], ``"identity"`` for standardized data.
-    fused : bool, default=True
+    fused : bool, default=False
         As for :func:`build_encoder`.
 
     Returns

@@ -6,11 +6,13 @@ layers, and a final bias-free Linear to the representation. They differ only in 
 numbers in :data:`LENET_ARCHITECTURES`.
 
 The networks are made of stock torch layers, so their state dicts read as any PyTorch
-user expects; built with ``fused=True`` (the default) they compute some layer runs in
-the equivalent, faster forms of :mod:`deepsad.models.fused`, under the same parameter
-and buffer names. They work in either memory format; channels_last is faster on CPU
-(DESIGN §6), so callers may use ``model.to(memory_format=torch.channels_last)`` with
-channels_last inputs and get the same numbers.
+user expects; built with ``fused=True`` (or after
+:func:`~deepsad.models.fused.use_fused_layers`, which the detectors call on the
+networks they train) they compute some layer runs in the equivalent, faster forms of
+:mod:`deepsad.models.fused`, under the same parameter and buffer names. They work in
+either memory format; channels_last is faster on CPU (DESIGN §6), so callers may use
+``model.to(memory_format=torch.channels_last)`` with channels_last inputs and get the
+same numbers.
 """
 
 from __future__ import annotations
@@ -95,9 +97,10 @@ class LeNetEncoder(nn.Module):
         Leaky ReLU slope.
     bn_eps : float, default=1e-4
         BatchNorm epsilon.
-    fused : bool, default=True
+    fused : bool, default=False
         Compute with the fused layers of :mod:`deepsad.models.fused` (same function,
-        same state dict); ``False`` keeps the stock layers.
+        same state dict); ``False`` keeps the stock layers. A detector trains a copy of
+        a LeNet passed as ``network`` in the fused form either way.
 
     Attributes
     ----------
@@ -114,7 +117,7 @@ class LeNetEncoder(nn.Module):
         *,
         negative_slope: float = 0.1,
         bn_eps: float = 1e-4,
-        fused: bool = True,
+        fused: bool = False,
     ) -> None:
         super().__init__()
         arch = _architecture(variant)
@@ -173,7 +176,7 @@ class LeNetDecoder(nn.Module):
         As in the encoder.
     output_activation : {"sigmoid", "identity"}, default="sigmoid"
         ``"sigmoid"`` for pixels in [0, 1], ``"identity"`` for standardized images.
-    fused : bool, default=True
+    fused : bool, default=False
         As in the encoder.
     """
 
@@ -185,7 +188,7 @@ class LeNetDecoder(nn.Module):
         negative_slope: float = 0.1,
         bn_eps: float = 1e-4,
         output_activation: str = "sigmoid",
-        fused: bool = True,
+        fused: bool = False,
     ) -> None:
         super().__init__()
         arch = _architecture(variant)

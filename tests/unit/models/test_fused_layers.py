@@ -29,7 +29,7 @@ FUSED_DECODER_STAGE = [FusedPlaceholder, UpsamplingConvTranspose2d, FastBatchNor
 def _pair(variant: str, part: str, seed: int = 0) -> tuple[nn.Module, nn.Module]:
     """(fused build, stock build) with the same weights."""
     cls = LeNetEncoder if part == "encoder" else LeNetDecoder
-    fused, stock = cls(variant), cls(variant, fused=False)
+    fused, stock = cls(variant, fused=True), cls(variant)
     for module in (fused, stock):
         init_weights_(module, torch.Generator().manual_seed(seed))
     return fused, stock
@@ -132,10 +132,12 @@ def test_a_fused_layer_outside_the_placeholder_layout_becomes_a_stock_block() ->
 
 
 def test_build_functions_take_the_choice() -> None:
+    """Stock layers unless fused ones are asked for (the detectors swap them in for training)."""
     from deepsad.models import LeNetSpec, MLPSpec, build_decoder, build_encoder
 
     spec, shape = LeNetSpec("mnist"), (1, 28, 28)
-    assert any(isinstance(m, FusedPlaceholder) for m in build_encoder(spec, shape).modules())
-    for network in (build_encoder(spec, shape, fused=False), build_decoder(spec, shape, fused=False)):
+    for network in (build_encoder(spec, shape, fused=True), build_decoder(spec, shape, fused=True)):
+        assert any(isinstance(m, FusedPlaceholder) for m in network.modules())
+    for network in (build_encoder(spec, shape), build_decoder(spec, shape), LeNetEncoder("mnist"), LeNetDecoder("mnist")):
         assert not any(isinstance(m, (FusedPlaceholder, FastBatchNorm2d)) for m in network.modules())
-    assert str(build_encoder(MLPSpec(), (5,), fused=False)) == str(build_encoder(MLPSpec(), (5,)))
+    assert str(build_encoder(MLPSpec(), (5,), fused=True)) == str(build_encoder(MLPSpec(), (5,)))
