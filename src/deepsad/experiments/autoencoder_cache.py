@@ -151,7 +151,13 @@ class AutoencoderCache:
         Size of the in-memory level.
     """
 
-    FORMAT = "deepsad-autoencoder-cache/1"
+    #: Written with new entries. 2: LeNet weights under their canonical names.
+    FORMAT = "deepsad-autoencoder-cache/2"
+    #: Entries of this format may hold LeNet weights in the fused layers' old numbering
+    #: (:mod:`deepsad.models.lenet_names`); those are renamed on reading.
+    FUSED_NUMBERING_FORMAT = "deepsad-autoencoder-cache/1"
+    #: Formats :meth:`get` reads.
+    READABLE_FORMATS = (FUSED_NUMBERING_FORMAT, FORMAT)
 
     def __init__(self, directory: str | os.PathLike | None = None, max_entries: int = MEMORY_CACHE_ENTRIES) -> None:
         self.directory = Path(directory) if directory is not None else None
@@ -220,16 +226,27 @@ class AutoencoderCache:
     def _read(self, path: Path, key: str) -> Any:
         from safetensors import safe_open
 
-        from deepsad.models import Autoencoder, build_decoder, build_encoder, spec_from_dict
+        from deepsad.detectors.deep_base import with_fused_lenets
+        from deepsad.models import Autoencoder, LeNetSpec, build_decoder, build_encoder, spec_from_dict
+        from deepsad.models.lenet_names import canonical_lenet_names
 
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}
             tensors = {name: handle.get_tensor(name) for name in handle.keys()}
-        if metadata.get("format") != self.FORMAT or metadata.get("key") != key:
+        if metadata.get("format") not in self.READABLE_FORMATS or metadata.get("key") != key:
             raise ValueError("not an autoencoder cache entry for this key")
         spec = spec_from_dict(json.loads(metadata["spec"]))
         shape = tuple(json.loads(metadata["input_shape"]))
-        autoencoder = Autoencoder(build_encoder(spec, shape), build_decoder(spec, shape, metadata["output_activation"]))
+        # in the form the detectors train (with_fused_lenets), like an autoencoder they
+        # pretrain themselves: a disk hit then computes exactly as a memory hit or a miss
+        autoencoder = with_fused_lenets(
+            Autoencoder(build_encoder(spec, shape), build_decoder(spec, shape, metadata["output_activation"]))
+        )
+        # format 1 was written in both numberings (the canonical one from a20792c on);
+        # the key sets differ for every LeNet, so the names tell which one a file has
+        if (metadata["format"] == self.FUSED_NUMBERING_FORMAT and isinstance(spec, LeNetSpec)
+                and set(tensors) != set(autoencoder.state_dict())):
+            tensors = canonical_lenet_names(tensors)
         autoencoder.load_state_dict(tensors, strict=True)
         return autoencoder.eval()
 
