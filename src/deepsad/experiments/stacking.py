@@ -106,18 +106,9 @@ def iter_stack_unit(tasks: Sequence[Task], context: RunContext,
                     caches: WorkerCaches | None = None) -> Iterator[dict[str, Any]]:
     """Run a stacked unit, yielding one row per task (see the module docstring).
 
-    Parameters
-    ----------
-    tasks : sequence of Task
-        A unit of :func:`execution_units`.
-    context : RunContext
-    caches : WorkerCaches, optional
-        The worker's caches; without them the unit gets caches of its own.
-
-    Yields
-    ------
-    dict
-        One result row per task.
+    ``tasks`` is a unit of :func:`execution_units`; ``context``, ``caches`` and the rows
+    yielded are as for :func:`deepsad.experiments.runner.iter_group`, which runs units
+    through this function.
     """
     if caches is None:
         caches = WorkerCaches.for_context(context)
