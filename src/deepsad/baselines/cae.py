@@ -19,7 +19,7 @@ from sklearn.utils.validation import check_is_fitted
 from deepsad.baselines.network_base import NetworkBaseline, load_module, module_arrays
 from deepsad.detectors.fit_time import timed_fit
 from deepsad.errors import InvalidInputError
-from deepsad.models import Autoencoder, build_decoder, build_encoder, init_weights_, use_fused_layers
+from deepsad.models import Autoencoder, build_decoder, build_encoder, init_weights_, with_fused_lenets
 from deepsad.training import (
     make_generator,
     map_batches,
@@ -34,12 +34,15 @@ logger = logging.getLogger(__name__)
 def _build_autoencoder(
     spec: Any, input_shape: tuple[int, ...], output_activation: str, generator: torch.Generator
 ) -> Autoencoder:
-    """Deep SAD's autoencoder for ``spec``: encoder phi + mirrored decoder, Glorot-initialised."""
+    """Deep SAD's autoencoder for ``spec``: encoder phi + mirrored decoder, Glorot-initialised.
+
+    LeNets in their fused form (the detectors' training and scoring form, same parameter names).
+    """
     encoder = build_encoder(spec, input_shape)
     init_weights_(encoder, generator)
     decoder = build_decoder(spec, input_shape, output_activation=output_activation)
     init_weights_(decoder, generator)
-    return Autoencoder(encoder, decoder)
+    return with_fused_lenets(Autoencoder(encoder, decoder))
 
 
 class CAE(NetworkBaseline):
@@ -163,10 +166,9 @@ class CAE(NetworkBaseline):
                 f"CAE trains on the samples not labeled as anomalies; only {int(keep.sum())} are left (need 2)"
             )
         self.output_activation_ = self._resolve_output_activation(X_np)
-        # images in channels_last (the helpers' default), as in DeepSAD pretraining; the
-        # fused layers train faster and keep the stock layers' parameter names
+        # images in channels_last (the helpers' default), as in DeepSAD pretraining
         autoencoder = self._to_device(
-            use_fused_layers(_build_autoencoder(self.spec_, self.input_shape_, self.output_activation_, generator))
+            _build_autoencoder(self.spec_, self.input_shape_, self.output_activation_, generator)
         )
         X_t = self._as_tensor(X_np)
         X_train = X_t[torch.from_numpy(np.flatnonzero(keep)).to(X_t.device)]

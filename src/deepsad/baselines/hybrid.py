@@ -25,7 +25,7 @@ from deepsad.detectors.deep_base import BaseDeepDetector
 from deepsad.detectors.fit_time import timed_fit
 from deepsad.detectors.scoring import check_contamination
 from deepsad.errors import InvalidInputError
-from deepsad.models import LeNetSpec, MLPSpec, build_encoder, spec_from_dict, spec_to_dict
+from deepsad.models import LeNetSpec, MLPSpec, build_encoder, spec_from_dict, spec_to_dict, with_fused_lenets
 from deepsad.training import map_batches
 
 logger = logging.getLogger(__name__)
@@ -257,7 +257,7 @@ class Hybrid(NetworkDetector):
 
     def _restore_fitted_state(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
         self.spec_ = spec_from_dict(meta["spec"])
-        self.encoder_ = load_module(build_encoder(self.spec_, self.input_shape_), arrays, "encoder.")
+        self.encoder_ = load_module(with_fused_lenets(build_encoder(self.spec_, self.input_shape_)), arrays, "encoder.")
         shallow_params = {
             k: tuple(v) if isinstance(v, list) else v for k, v in dict(meta["shallow_params"]).items()
         }

@@ -17,7 +17,7 @@ from torch import nn
 
 from deepsad.baselines.network_base import NetworkBaseline, load_module, module_arrays
 from deepsad.detectors.fit_time import timed_fit
-from deepsad.models import build_encoder, init_weights_, representation_dim
+from deepsad.models import build_encoder, init_weights_, representation_dim, with_fused_lenets
 from deepsad.training import make_generator, threads_for_fit
 
 logger = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ class BinaryClassifierNet(nn.Module):
 
 
 def _build_classifier(spec: Any, input_shape: tuple[int, ...], generator: torch.Generator) -> BinaryClassifierNet:
-    encoder = build_encoder(spec, input_shape)
+    encoder = with_fused_lenets(build_encoder(spec, input_shape))  # the detectors' training form
     net = BinaryClassifierNet(encoder, representation_dim(encoder, input_shape))
     init_weights_(net, generator)  # uniform Glorot for encoder and head, zero bias (paper, App. E)
     return net

@@ -37,8 +37,6 @@ from deepsad.detectors.scoring import AnomalyScoreMixin, check_contamination
 from deepsad.errors import InvalidInputError
 from deepsad.models import (
     Autoencoder,
-    LeNetDecoder,
-    LeNetEncoder,
     LeNetSpec,
     MLPSpec,
     auto_spec,
@@ -48,7 +46,7 @@ from deepsad.models import (
     init_weights_,
     spec_from_dict,
     spec_to_dict,
-    use_fused_layers,
+    with_fused_lenets,
 )
 from deepsad.models.specs import as_network_param
 from deepsad.models.state import state_dict_with_prefix
@@ -122,34 +120,6 @@ def _stream_seeds(seed: int) -> tuple[int, int]:
     # cache) continues exactly as if it had pretrained that autoencoder itself
     pretrain_seed, train_seed = (int(s) for s in np.random.SeedSequence(seed).generate_state(2))
     return pretrain_seed, train_seed
-
-
-def with_fused_lenets(module: nn.Module) -> nn.Module:
-    """``module`` with every deepsad LeNet in it computing in its fused form, in place.
-
-    The one place where the detectors' networks get :func:`deepsad.models.use_fused_layers`:
-    every network a detector builds, trains, scores with or loads passes through here.
-    Parameter and buffer names stay the canonical ones, so state dicts and saved files
-    do not depend on it.
-
-    Parameters
-    ----------
-    module : torch.nn.Module
-        A network the detector owns (built from a spec, or its copy of a user's module).
-        Only :class:`~deepsad.models.LeNetEncoder` / :class:`~deepsad.models.LeNetDecoder`
-        parts are swapped: a user's other modules train with the layers they were given.
-
-    Returns
-    -------
-    torch.nn.Module
-        ``module`` itself.
-    """
-    # the fused layers are the LeNets' CPU speed layer (docs/performance.md); they are
-    # exact replacements up to float reassociation, so the detectors use them for every
-    # fit and every score, which keeps fitted and loaded models' scores identical
-    for lenet in [m for m in module.modules() if isinstance(m, (LeNetEncoder, LeNetDecoder))]:
-        use_fused_layers(lenet)
-    return module
 
 
 def mean_history(histories: Sequence[Sequence[float]]) -> list[float]:

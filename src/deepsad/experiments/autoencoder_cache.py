@@ -226,7 +226,7 @@ class AutoencoderCache:
     def _read(self, path: Path, key: str) -> Any:
         from safetensors import safe_open
 
-        from deepsad.detectors.deep_base import with_fused_lenets
+        from deepsad.models import with_fused_lenets
         from deepsad.models import Autoencoder, LeNetSpec, build_decoder, build_encoder, spec_from_dict
         from deepsad.models.lenet_names import canonical_lenet_names
 

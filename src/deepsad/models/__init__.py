@@ -21,7 +21,7 @@ from deepsad.models.batchnorm import FastBatchNorm2d
 from deepsad.models.build import build_decoder, build_encoder, representation_dim
 from deepsad.models.fused import FusedPlaceholder, to_stock_layers, use_fused_layers, use_stock_layers
 from deepsad.models.init import init_weights_
-from deepsad.models.lenet import LENET_ARCHITECTURES, LeNetArchitecture, LeNetDecoder, LeNetEncoder
+from deepsad.models.lenet import LENET_ARCHITECTURES, LeNetArchitecture, LeNetDecoder, LeNetEncoder, with_fused_lenets
 from deepsad.models.mlp import MLPDecoder, MLPEncoder
 from deepsad.models.pooled_batchnorm import BatchNormLeakyMaxPool2d
 from deepsad.models.resize_conv import UpsamplingConvTranspose2d
@@ -61,4 +61,5 @@ __all__ = [
     "to_stock_layers",
     "use_fused_layers",
     "use_stock_layers",
+    "with_fused_lenets",
 ]

@@ -227,3 +227,30 @@ class LeNetDecoder(nn.Module):
         x = self.unflatten(x)  # (n, c_last, h / 2^k, w / 2^k)
         return self.deconvs(x)  # (n, c, h, w)
 
+
+def with_fused_lenets(module: nn.Module) -> nn.Module:
+    """``module`` with every deepsad LeNet in it computing in its fused form, in place.
+
+    The one place where the detectors' networks get :func:`deepsad.models.use_fused_layers`:
+    every network a detector builds, trains, scores with or loads passes through here.
+    Parameter and buffer names stay the canonical ones, so state dicts and saved files
+    do not depend on it.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        A network the detector owns (built from a spec, or its copy of a user's module).
+        Only :class:`~deepsad.models.LeNetEncoder` / :class:`~deepsad.models.LeNetDecoder`
+        parts are swapped: a user's other modules train with the layers they were given.
+
+    Returns
+    -------
+    torch.nn.Module
+        ``module`` itself.
+    """
+    # the fused layers are the LeNets' CPU speed layer (docs/performance.md); they are
+    # exact replacements up to float reassociation, so the detectors use them for every
+    # fit and every score, which keeps fitted and loaded models' scores identical
+    for lenet in [m for m in module.modules() if isinstance(m, (LeNetEncoder, LeNetDecoder))]:
+        use_fused_layers(lenet)
+    return module
