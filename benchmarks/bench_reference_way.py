@@ -5,10 +5,11 @@ Both run the same bare loop (forward, loss, backward, Adam step over preloaded b
 of the issue's cell (normal class 0, known anomaly class 1, gamma_l = 0.05: 6,235 MNIST
 images), each in its own fresh process, alternating ``--pairs`` times:
 
-* ``deepsad``: deepsad's LeNets (fused layers) in channels_last, fused Adam, and
+* ``deepsad``: deepsad's LeNets with the fused layers swapped in
+  (:func:`deepsad.models.use_fused_layers`) in channels_last, fused Adam, and
   :func:`deepsad.training.keep_freed_memory` (as ``DeepSAD.fit`` on a CPU);
-* ``reference way``: the same networks rebuilt from stock torch layers
-  (:func:`deepsad.models.to_stock_layers`) in the default NCHW layout, the default Adam
+* ``reference way``: the same networks of stock torch layers, as deepsad builds them,
+  in the default NCHW layout, the default Adam
   and glibc's default malloc settings, i.e. how the authors' reference code computes
   (without its per-sample DataLoader, so a lower bound on its time).
 
@@ -32,7 +33,7 @@ from pathlib import Path
 
 import torch
 
-from deepsad.models import LeNetDecoder, LeNetEncoder, to_stock_layers
+from deepsad.models import LeNetDecoder, LeNetEncoder, use_fused_layers
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from peerbench.workloads import load_workload  # noqa: E402
@@ -54,9 +55,10 @@ def _worker(way: str, data_root: str | None, epochs: int, threads: int) -> dict:
         from deepsad.training import keep_freed_memory
 
         keep_freed_memory()
-        layout, adam = torch.channels_last, {"fused": True}
+        # deepsad's way: the fused layers swapped in, channels_last, fused Adam
+        network, layout, adam = use_fused_layers(network), torch.channels_last, {"fused": True}
     else:
-        network, layout, adam = to_stock_layers(network), torch.contiguous_format, {}
+        layout, adam = torch.contiguous_format, {}  # the stock layers deepsad builds, NCHW
     network = network.to(memory_format=layout)
     images = _cell_images(data_root).contiguous(memory_format=layout)
     batches = [images[start:start + BATCH] for start in range(0, len(images), BATCH)]
