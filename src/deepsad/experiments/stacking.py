@@ -3,8 +3,9 @@
 ``deepsad experiment run --stack K`` bundles Deep SAD and one-class Deep SVDD tasks of
 one cell (same experiment, dataset, cell value, method settings and autoencoder
 settings; different seeds or known classes, hence different training data) into
-*units* of up to K setups. A worker runs a unit by drawing each setup's data, then,
-per method and per training-set shape:
+*units* of up to K setups. A worker runs a unit by drawing each setup's data (and a
+method's ``max_train_samples`` subset of it, as a plain run draws it), then, per method
+and per training-set shape:
 
 1. the autoencoders: taken from the cache where present; the missing ones pretrained
    together (:func:`deepsad.detectors.stacked.pretrain_stacked` of Deep SVDDs with the
@@ -41,7 +42,7 @@ from deepsad.experiments.autoencoder_cache import (
     pretrainer_params,
 )
 from deepsad.experiments.context import RunContext, WorkerCaches
-from deepsad.experiments.preparation import PreparedData, prepare_data
+from deepsad.experiments.preparation import PreparedData, cap_training_set, prepare_data
 from deepsad.experiments.rows import evaluate_into, failed_row, finish_row, mark_failed, start_row
 from deepsad.experiments.task import detector_params, run_task
 
@@ -56,8 +57,6 @@ def stack_key(task: Task) -> str | None:
     if task.detector not in STACKABLE_METHODS or task.selection.get("protocol") != "fixed" or not task.available:
         return None
     if task.detector == "deepsvdd" and task.params.get("objective", "one-class") != "one-class":
-        return None
-    if task.max_train_samples is not None:  # its training set is a per-task subset (preparation.cap_training_set)
         return None
     if task.params.get("precision", "float32") != "float32":  # fit_stacked trains in float32 only
         return None
@@ -125,24 +124,34 @@ def iter_stack_unit(tasks: Sequence[Task], context: RunContext,
             yield failed_row(task, failures[task.group_key])
         else:
             runnable.append(task)
+    # a method's training cap draws its subset from the seed alone (as run_task does), so
+    # capped setups of one cell have equal shapes and stack like whole ones
+    training: dict[tuple[str, int | None], PreparedData] = {}
+    for task in runnable:
+        key = (task.group_key, task.max_train_samples)
+        if key not in training:
+            prepared = data[task.group_key]
+            if task.max_train_samples is not None:
+                prepared = cap_training_set(prepared, task.max_train_samples, task.seed)
+            training[key] = prepared
     bundles: dict[tuple[str, str, tuple[int, ...]], list[Task]] = {}
     for task in runnable:
-        shape = tuple(data[task.group_key].X_train.shape)
+        shape = tuple(training[(task.group_key, task.max_train_samples)].X_train.shape)
         bundles.setdefault((task.detector, canonical_json(task.params), shape), []).append(task)
     # the unit's autoencoders by cache key: Deep SVDD's stack reuses Deep SAD's even when
     # the process's memory cache is too small to hold a whole stack
     pretrained: dict[str, Any] = {}
     for bundle in bundles.values():
-        bundle_data = [data[task.group_key] for task in bundle]
-        if len(bundle) == 1:
-            yield run_task(bundle[0], bundle_data[0], context, caches)
+        if len(bundle) == 1:  # run_task draws the cap itself, from the setup's data
+            yield run_task(bundle[0], data[bundle[0].group_key], context, caches)
             continue
         try:
-            rows = _run_stacked(bundle, bundle_data, caches, pretrained)
+            rows = _run_stacked(bundle, [training[(task.group_key, task.max_train_samples)] for task in bundle],
+                                caches, pretrained)
         except Exception as error:  # rerun one by one so the failure lands on its own task
             logger.info("stacked fit of %d %s tasks failed (%s); running them one by one",
                         len(bundle), bundle[0].method, str(error).splitlines()[0] if str(error) else type(error).__name__)
-            rows = [run_task(task, prepared, context, caches) for task, prepared in zip(bundle, bundle_data)]
+            rows = [run_task(task, data[task.group_key], context, caches) for task in bundle]
         yield from rows
 
 

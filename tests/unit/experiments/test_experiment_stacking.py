@@ -72,6 +72,26 @@ def test_a_stacked_run_gives_the_rows_of_a_plain_run(odds, tmp_path):
     assert set(b[b["method"] != "deepsad"]["ae_cache"]) <= {"hit-memory", "hit-disk"}
 
 
+def test_capped_training_sets_stack_and_give_the_rows_of_a_plain_run(odds, tmp_path):
+    # max_samples 300 leaves 180 training rows per setup; the cap draws 100 of them per seed
+    methods = {"deepsad": {**PRETRAINED, "max_train_samples": 100},
+               "deepsvdd": {"n_networks": 2, "max_train_samples": 100}}
+    frames = []
+    for name, stack in (("plain", 1), ("stacked", 3)):
+        (tmp_path / name).mkdir()
+        summary = run_experiment(stacking_config(methods), tmp_path / name / "r.sqlite", SerialExecutor(threads=1),
+                                 data_root=odds, progress=False, stack=stack)
+        assert summary.n_done == 12
+        frames.append(_frame(tmp_path / name / "r.sqlite"))
+    plain, stacked = frames
+    assert sorted(plain.index) == sorted(stacked.index)
+    for key in plain.index:
+        assert stacked.loc[key, "n_train"] == plain.loc[key, "n_train"] == 100
+        assert stacked.loc[key, "auc"] == pytest.approx(plain.loc[key, "auc"], abs=1e-4), key
+        assert json.loads(stacked.loc[key, "selection"]) == {"protocol": "fixed", "stacked": 3}
+        assert json.loads(stacked.loc[key, "sampler_summary"])["train_cap"]["kept"] == 100
+
+
 def test_a_failing_stacked_fit_falls_back_to_single_fits(odds, tmp_path, monkeypatch):
     import deepsad.detectors
     import deepsad.detectors.stacked
