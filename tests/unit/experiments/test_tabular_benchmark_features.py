@@ -233,7 +233,9 @@ def test_tabular_config_loads_and_expands():
                             "kde", "supervised", "devnet"}
     assert methods["deepsad"].params == {} and methods["deepsad-paper"].detector == "deepsad"
     assert methods["deepsvdd-paper"].detector == "deepsvdd" and methods["deepsad-paper"].params["network"] == "paper"
-    assert all(methods[m].max_train_samples == 10000 for m in ("deepsad", "deepsad-paper", "iforest", "devnet"))
+    assert all(methods[m].max_train_samples == 5000 for m in ("deepsad", "deepsad-paper", "deepsvdd", "deepsvdd-paper",
+                                                               "supervised", "devnet"))
+    assert methods["iforest"].max_train_samples == 10000
     assert methods["ocsvm"].max_train_samples == 5000 and methods["ssad"].max_train_samples == 2000
     assert all(methods[m].seeds == (0, 1, 2) for m in ("ocsvm", "ssad", "kde"))
     assert methods["ocsvm"].selection.protocol == "train-validation"
