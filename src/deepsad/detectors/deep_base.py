@@ -16,11 +16,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from deepsad.data.preprocessing import feature_mean_and_scale
+from deepsad.detectors.estimator_base import BaseDetector
 from deepsad.detectors.recipe import (
     PAPER_SETTINGS,
     TABULAR_RECIPE,
@@ -33,7 +32,7 @@ from deepsad.detectors.recipe import (
     resolve_pretrain,
     resolve_standardize,
 )
-from deepsad.detectors.scoring import AnomalyScoreMixin, check_contamination
+from deepsad.detectors.scoring import check_contamination
 from deepsad.errors import InvalidInputError
 from deepsad.models import (
     Autoencoder,
@@ -63,7 +62,7 @@ from deepsad.training import (
     train,
 )
 from deepsad.training.stacked import train_stacked
-from deepsad.validation import check_fraction, check_milestones, check_positive_int, check_X
+from deepsad.validation import check_fraction, check_milestones, check_positive_int
 
 logger = logging.getLogger(__name__)
 
@@ -176,12 +175,17 @@ class DeviceTensorsMixin:
         return max(1, SCORING_BATCH_ELEMENTS // max(1, self.n_features_in_))
 
 
-class BaseDeepDetector(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, BaseEstimator):
+class BaseDeepDetector(DeviceTensorsMixin, BaseDetector):
     """Shared fit/score machinery of the hypersphere detectors (not for direct use).
 
-    Subclasses define ``__init__`` (parameters only), ``fit`` (which calls
-    :meth:`_fit_hypersphere`), :meth:`_check_method_params` and :meth:`_output_loss`.
+    A :class:`~deepsad.detectors.estimator_base.BaseDetector`: validation, the
+    standardizer, the threshold, parameters as JSON and the common part of a saved model
+    come from there. Subclasses define ``__init__`` (parameters only), ``fit`` (which
+    calls :meth:`_fit_hypersphere`), :meth:`_check_method_params` and :meth:`_output_loss`.
     """
+
+    #: A fitted detector has its (first) network.
+    fitted_attribute: ClassVar[str] = "network_"
 
     # Parameters every deep detector has; subclasses list them in their __init__.
     network: Any
@@ -335,8 +339,7 @@ class BaseDeepDetector(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, Base
     def _begin_fit(self, X: Any, y: Any) -> _FitState:
         """Validate, standardize, derive the seeds and build phi; no training yet."""
         self._check_params()
-        X_np = check_X(self, X, reset=True, min_samples=2)
-        semi_labels_np = self._semi_labels(y, X_np.shape[0])
+        X_np, semi_labels_np = self._validate_training_data(X, y)
         self._resolve_spec(self.recipe_for_labels(semi_labels_np))
         if self.spec_ is None:
             # a user's module comes with its own weights: copies of it would be one network
@@ -582,29 +585,14 @@ class BaseDeepDetector(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, Base
         self.network_ = self.networks_[0]
         self.center_ = self.centers_[0]
         self.n_networks_ = len(self.networks_)
-        self.n_labeled_normal_ = int((state.semi_labels_np == 1).sum())
-        self.n_labeled_anomaly_ = int((state.semi_labels_np == -1).sum())
         self.distance_scales_ = self._median_training_distances(state.X) if len(self.networks_) > 1 else None
         train_scores = self._distances(state.X)
         self._set_threshold(train_scores, natural_threshold=self._natural_threshold(train_scores))
         return self
 
-    def _fit_standardizer(self, X: np.ndarray) -> np.ndarray:
-        """With ``standardize`` (``"auto"``: tabular data): learn per-feature mean and scale, return the scaled data."""
-        self.scaler_mean_ = None
-        self.scaler_scale_ = None
-        if not resolve_standardize(self.standardize, X.shape[1:]):
-            return X
-        if X.ndim != 2:
-            raise InvalidInputError("standardize=True applies to tabular (n, d) data only; scale images yourself")
-        mean, scale = feature_mean_and_scale(X)
-        self.scaler_mean_, self.scaler_scale_ = mean.astype(np.float32), scale.astype(np.float32)
-        return self._standardized(X)
-
-    def _standardized(self, X: np.ndarray) -> np.ndarray:
-        if getattr(self, "scaler_mean_", None) is None:
-            return X
-        return ((X - self.scaler_mean_) / self.scaler_scale_).astype(np.float32)
+    def _wants_standardization(self, X: np.ndarray) -> bool:
+        """``standardize``, with ``"auto"`` meaning tabular data yes, images no."""
+        return resolve_standardize(self.standardize, X.shape[1:])
 
     def _natural_threshold(self, train_scores: np.ndarray) -> float | None:
         """The method's own boundary on the anomaly-score scale, if it has one."""
@@ -645,23 +633,11 @@ class BaseDeepDetector(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, Base
 
         return map_batches(distance, X_t, batch_size=self._scoring_batch_size()).to("cpu").double().numpy()
 
-    def anomaly_score(self, X: Any) -> np.ndarray:
-        """Distance of each sample's representation to the centre: higher = more anomalous.
-
-        Parameters
-        ----------
-        X : array-like or torch.Tensor of shape (n_samples, ...)
-            Samples shaped like the training data.
-
-        Returns
-        -------
-        numpy.ndarray of shape (n_samples,), dtype float64
-        """
-        check_is_fitted(self, "network_")
-        X_np = self._standardized(check_X(self, X, reset=False))
+    def _raw_scores(self, X: np.ndarray) -> np.ndarray:
+        """Distance of each sample's representation to the centre (see :meth:`_distances`)."""
         for network in self.networks_:
             network.to(self._device)
-        return self._distances(self._as_tensor(X_np))
+        return self._distances(self._as_tensor(X))
 
     def embed(self, X: Any, *, network: int = 0) -> np.ndarray:
         """Representations phi(X) of shape (n_samples, rep_dim), e.g. for inspection or plots.
@@ -669,25 +645,16 @@ class BaseDeepDetector(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, Base
         ``network`` picks the ensemble member (0 for a single network); its centre is
         ``centers_[network]``.
         """
-        check_is_fitted(self, "network_")
+        check_is_fitted(self, self.fitted_attribute)
         if isinstance(network, bool) or not isinstance(network, (int, np.integer)) or not 0 <= network < len(self.networks_):
             raise InvalidInputError(f"network must be an index in 0..{len(self.networks_) - 1}, got {network!r}")
         phi = self.networks_[int(network)]
-        X_np = self._standardized(check_X(self, X, reset=False))
+        X_np = self._validate_scoring_data(X)
         phi.to(self._device).eval()
         z = map_batches(phi, self._as_tensor(X_np), batch_size=self._scoring_batch_size())
         return z.to("cpu").numpy()
 
     # ------------------------------------------------------------------ persistence hooks
-    def save(self, path: Any) -> None:
-        """Save the fitted detector to the directory ``path`` (safetensors weights + JSON).
-
-        See :func:`deepsad.save`.
-        """
-        from deepsad.persistence import save
-
-        save(self, path)
-
     def export_onnx(self, path: Any, *, opset: int | None = None) -> Any:
         """Write the anomaly score (standardization, network(s), distance) as one ONNX graph.
 
@@ -699,20 +666,20 @@ class BaseDeepDetector(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, Base
         return export_onnx(self, path, opset=opset)
 
     def _params_to_json(self) -> dict[str, Any]:
-        params = self.get_params(deep=False)
-        network = as_network_param(params["network"])
+        """The base's JSON parameters, with networks as spec dicts (a user's module by its
+        class name: weights are never pickled) and milestones as validated lists."""
+        params = super()._params_to_json()
+        network = as_network_param(self.network)
         if isinstance(network, (MLPSpec, LeNetSpec)):
             params["network"] = spec_to_dict(network)
         elif isinstance(network, nn.Module):
             params["network"] = {"type": "custom", "class": type(network).__qualname__}
-        if isinstance(params["decoder"], nn.Module):
-            params["decoder"] = {"type": "custom", "class": type(params["decoder"]).__qualname__}
+        if isinstance(self.decoder, nn.Module):
+            params["decoder"] = {"type": "custom", "class": type(self.decoder).__qualname__}
         for name in ("lr_milestones", "pretrain_lr_milestones"):
-            if not (isinstance(params[name], str) and params[name] == "auto"):
-                params[name] = list(check_milestones(name, params[name]))
-        if not (params["random_state"] is None or isinstance(params["random_state"], int)):
-            params["random_state"] = None  # generator objects are not reproducible from JSON
-        params["device"] = str(params["device"])
+            value = getattr(self, name)
+            if not (isinstance(value, str) and value == "auto"):
+                params[name] = list(check_milestones(name, value))
         return params
 
     @classmethod
@@ -731,7 +698,8 @@ class BaseDeepDetector(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, Base
             params["network"] = "paper"
         return params
 
-    def _export_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    def _fitted_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Networks, centres, autoencoders, spec and loss histories (the base saves the rest)."""
         arrays: dict[str, np.ndarray] = {}
         # the first network under the single-network names; an ensemble's others by index
         for index, network in enumerate(self.networks_):
@@ -741,8 +709,6 @@ class BaseDeepDetector(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, Base
         if len(self.networks_) > 1:
             arrays["centers"] = self.centers_
             arrays["distance_scales"] = self.distance_scales_
-        if self.scaler_mean_ is not None:
-            arrays["scaler_mean"], arrays["scaler_scale"] = self.scaler_mean_, self.scaler_scale_
         autoencoders = getattr(self, "autoencoders_", None) or ([self.autoencoder_] if self.autoencoder_ is not None else [])
         for index, autoencoder in enumerate(autoencoders):
             prefix = "autoencoder." if index == 0 else f"autoencoder{index}."
@@ -750,25 +716,16 @@ class BaseDeepDetector(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, Base
         meta = {
             "n_networks": len(self.networks_),
             "n_autoencoders": len(autoencoders),
-            "input_shape": list(self.input_shape_),
-            "n_features_in": self.n_features_in_,
             "spec": spec_to_dict(self.spec_) if self.spec_ is not None else None,
             "output_activation": self.output_activation_,
-            "threshold": self.threshold_,
-            "offset": self.offset_,
             "loss_history": self.loss_history_,
             "pretrain_loss_history": self.pretrain_loss_history_,
-            "n_labeled_normal": self.n_labeled_normal_,
-            "n_labeled_anomaly": self.n_labeled_anomaly_,
             "has_autoencoder": self.autoencoder_ is not None,
         }
-        if hasattr(self, "feature_names_in_"):
-            meta["feature_names_in"] = [str(name) for name in self.feature_names_in_]
         return arrays, meta
 
-    def _import_state(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
-        self.input_shape_ = tuple(meta["input_shape"])
-        self.n_features_in_ = int(meta["n_features_in"])
+    def _restore_fitted_state(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+        """Rebuild the networks (and autoencoders) from the spec or the given modules and load their weights."""
         self.spec_ = spec_from_dict(meta["spec"]) if meta["spec"] is not None else None
         self.output_activation_ = meta["output_activation"]
         network = as_network_param(self.network)
@@ -805,16 +762,8 @@ class BaseDeepDetector(DeviceTensorsMixin, AnomalyScoreMixin, OutlierMixin, Base
         if self.centers_.shape[0] != n_networks:
             raise InvalidInputError(f"the model holds {self.centers_.shape[0]} centres for {n_networks} networks")
         self.distance_scales_ = np.asarray(arrays["distance_scales"], dtype=np.float32) if n_networks > 1 else None
-        self.scaler_mean_ = np.asarray(arrays["scaler_mean"]) if "scaler_mean" in arrays else None
-        self.scaler_scale_ = np.asarray(arrays["scaler_scale"]) if "scaler_scale" in arrays else None
-        self.threshold_ = float(meta["threshold"])
-        self.offset_ = float(meta["offset"])
         self.loss_history_ = list(meta["loss_history"])
         self.pretrain_loss_history_ = list(meta["pretrain_loss_history"])
-        self.n_labeled_normal_ = int(meta["n_labeled_normal"])
-        self.n_labeled_anomaly_ = int(meta["n_labeled_anomaly"])
-        if "feature_names_in" in meta:
-            self.feature_names_in_ = np.asarray(meta["feature_names_in"], dtype=object)
 
 
 @dataclass

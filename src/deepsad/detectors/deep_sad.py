@@ -230,8 +230,9 @@ class DeepSAD(BaseDeepDetector):
 
     def _semi_labels(self, y: Any, n_samples: int) -> np.ndarray:
         semi_labels = check_semi_labels(y, n_samples)
-        # counted from here: this method, _begin_fit, _fit_hypersphere, fit, timed_fit's wrapper, the user's call
-        warn_if_anomaly_labels_look_like_normals(semi_labels, estimator=type(self).__name__, stacklevel=6)
+        # counted from here: this method, _validate_training_data, _begin_fit, _fit_hypersphere, fit,
+        # timed_fit's wrapper, the user's call
+        warn_if_anomaly_labels_look_like_normals(semi_labels, estimator=type(self).__name__, stacklevel=7)
         return semi_labels
 
     def _output_loss(

@@ -185,11 +185,11 @@ threshold_, offset_, input_shape_, n_features_in_
         self.radius_ = float(solve_radius(torch.from_numpy(train_scores**2), nu=float(self.nu)))
         return self.radius_
 
-    def _export_state(self):  # type: ignore[override]
-        arrays, meta = super()._export_state()
+    def _fitted_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        arrays, meta = super()._fitted_state()
         meta["radius"] = self.radius_
         return arrays, meta
 
-    def _import_state(self, arrays, meta) -> None:  # type: ignore[override]
-        super()._import_state(arrays, meta)
+    def _restore_fitted_state(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+        super()._restore_fitted_state(arrays, meta)
         self.radius_ = meta.get("radius")
