@@ -1,7 +1,8 @@
 """Figures of experiment results in the style of the paper (Ruff et al., ICLR 2020).
 
 * :func:`plot_parameter_curves` -- Figures 2-6: mean AUC against the varied parameter
-  (gamma_l, gamma_p, k_l, eta, d), one line with a ±std band per method, one panel per dataset.
+  (gamma_l, gamma_p, k_l, eta, d), one line with a ±std band per method, one panel per dataset,
+  optionally the paper's means dashed beside ours.
 * :func:`plot_best_vs_second` -- Figures 7-9: per-setup AUCs of the best (y) against the second
   best method (x) with the identity line; points above it favour the best method.
 * :func:`method_styles` -- the colour and marker of every method, shared by all figures
@@ -30,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from deepsad.errors import DeepSADError, InvalidInputError
-from deepsad.experiments.paper_tables import PARAMETER_MATH, paper_dataset_name, paper_method_name
+from deepsad.experiments.paper_tables import PARAMETER_MATH, paper_dataset_name, paper_method_name, paper_results
 from deepsad.experiments.statistics import (
     DEFAULT_ALPHA,
     ROW_KEYS,
@@ -276,6 +277,7 @@ def draw_parameter_curves(
     *,
     styles: Mapping[str, MethodStyle] | None = None,
     ddof: int = 1,
+    with_paper: bool = False,
 ) -> Any | None:
     """The figure of :func:`plot_parameter_curves`, not written anywhere.
 
@@ -289,12 +291,17 @@ def draw_parameter_curves(
         Colour and marker per method (default :func:`method_styles` of the drawn methods).
     ddof : int, default 1
         Delta degrees of freedom of the std band.
+    with_paper : bool, default False
+        Also draw the paper's means (:func:`deepsad.experiments.paper_tables.paper_results`)
+        of the drawn datasets and methods: dashed, hollow markers, the method's colour, over
+        the paper's whole sweep (the x axis then holds the paper's values besides ours).
 
     Returns
     -------
     matplotlib.figure.Figure or None
         On the Agg canvas; ``None`` when the experiment varies no parameter (Table 6). Each
-        method's line carries the method's name as its ``gid``.
+        method's line carries the method's name as its ``gid``; the paper's line
+        ``"<method> (paper)"``.
 
     Raises
     ------
@@ -303,12 +310,21 @@ def draw_parameter_curves(
     InvalidInputError
         If ``styles`` misses a method or gives two methods the same colour and marker.
     """
-    drawn = _draw_curves(df, experiment, styles=styles, ddof=ddof)
+    drawn = _draw_curves(df, experiment, styles=styles, ddof=ddof, with_paper=with_paper)
     return None if drawn is None else drawn[0]
 
 
+def _paper_points(experiment: str, parameter: str, summary: pd.DataFrame) -> pd.DataFrame:
+    """The paper's means for the datasets and methods of ``summary`` (empty if it has none)."""
+    paper = paper_results(experiment)
+    paper = paper[(paper["parameter"] == parameter) & paper["auc_mean"].notna()]
+    keys = set(zip(summary["dataset"], summary["method"]))
+    return paper[[key in keys for key in zip(paper["dataset"], paper["method"])]]
+
+
 def _draw_curves(
-    df: pd.DataFrame, experiment: str, *, styles: Mapping[str, MethodStyle] | None, ddof: int
+    df: pd.DataFrame, experiment: str, *, styles: Mapping[str, MethodStyle] | None, ddof: int,
+    with_paper: bool = False,
 ) -> tuple[Any, str] | None:
     """(figure, varied parameter) of :func:`draw_parameter_curves`."""
     new_figure = _figure_factory()
@@ -319,6 +335,7 @@ def _draw_curves(
         logger.info("%s: no varied parameter, no curve figure", experiment)
         return None
     parameter = summary["parameter"].iloc[0]
+    paper = _paper_points(experiment, parameter, summary) if with_paper else summary.iloc[:0]
     datasets = list(dict.fromkeys(summary["dataset"]))
     methods = ordered_methods(summary["method"].unique())  # the legend's order
     styles = dict(styles) if styles is not None else method_styles(methods)
@@ -326,10 +343,21 @@ def _draw_curves(
     figure, axes = new_figure(len(datasets))
     for axis, dataset in zip(axes, datasets):
         rows = summary[summary["dataset"] == dataset]
-        values = sorted(rows["value"].dropna().unique())
+        published = paper[paper["dataset"] == dataset]
+        # the paper's whole sweep sets the axis, so that its curve shows where ours was not run
+        values = sorted(set(rows["value"].dropna()) | set(published["value"]))
         position = {value: index for index, value in enumerate(values)}
         low, high = math.inf, -math.inf
         for method in methods:
+            reference = published[published["method"] == method].sort_values("value")
+            if not reference.empty:
+                style = styles[method]
+                drawn = axis.plot(reference["value"].map(position).to_numpy(dtype=float), reference["auc_mean"],
+                                  color=style.color, marker=style.marker, markerfacecolor="none", linestyle="--",
+                                  alpha=0.8, label=f"{paper_method_name(method)} (paper)")[0]
+                drawn.set_gid(f"{method} (paper)")
+                low = min(low, float(reference["auc_mean"].min()))
+                high = max(high, float(reference["auc_mean"].max()))
             line = rows[(rows["method"] == method) & rows["auc_mean"].notna()].sort_values("value")
             if line.empty:
                 continue
@@ -367,6 +395,7 @@ def plot_parameter_curves(
     styles: Mapping[str, MethodStyle] | None = None,
     ddof: int = 1,
     formats: Sequence[str] = FIGURE_FORMATS,
+    with_paper: bool = False,
 ) -> list[Path]:
     """Mean AUC (%) against the varied parameter, one panel per dataset (Figures 2-6).
 
@@ -380,6 +409,8 @@ def plot_parameter_curves(
         As in :func:`draw_parameter_curves`.
     formats : sequence of {"png", "pdf", "svg"}, default all three
         As in :func:`save_figure`.
+    with_paper : bool, default False
+        As in :func:`draw_parameter_curves`: the paper's means dashed beside ours.
 
     Returns
     -------
@@ -394,7 +425,7 @@ def plot_parameter_curves(
     MissingDependencyError
         If matplotlib is not installed.
     """
-    drawn = _draw_curves(df, experiment, styles=styles, ddof=ddof)
+    drawn = _draw_curves(df, experiment, styles=styles, ddof=ddof, with_paper=with_paper)
     if drawn is None:
         return []
     figure, parameter = drawn
@@ -503,6 +534,7 @@ def write_figures(
     ddof: int = 1,
     styles: Mapping[str, MethodStyle] | None = None,
     formats: Sequence[str] = FIGURE_FORMATS,
+    with_paper: bool = False,
 ) -> list[Path]:
     """Draw every figure of the given experiments (default: all in ``df``).
 
@@ -521,6 +553,8 @@ def write_figures(
         same in all the figures.
     formats : sequence of {"png", "pdf", "svg"}, default all three
         As in :func:`save_figure`.
+    with_paper : bool, default False
+        Draw the paper's means in the parameter curves (:func:`draw_parameter_curves`).
 
     Returns
     -------
@@ -537,6 +571,7 @@ def write_figures(
     styles = dict(styles) if styles is not None else method_styles(ordered_methods(data["method"].unique()))
     paths: list[Path] = []
     for experiment in chosen:
-        paths += plot_parameter_curves(data, experiment, out_dir, styles=styles, ddof=ddof, formats=formats)
+        paths += plot_parameter_curves(data, experiment, out_dir, styles=styles, ddof=ddof, formats=formats,
+                                       with_paper=with_paper)
         paths += plot_best_vs_second(data, experiment, out_dir, alpha=alpha, ddof=ddof, formats=formats)
     return paths

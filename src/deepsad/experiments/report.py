@@ -518,7 +518,8 @@ def write_report(
         needs matplotlib (``pip install 'deepsad[report]'``). Every figure is written as PNG,
         PDF and SVG; the Markdown report embeds the PNG and links the PDF and SVG beside it.
     alpha, ddof, with_paper
-        As in :func:`render_table`.
+        As in :func:`render_table`; ``with_paper`` also draws the paper's means dashed in
+        the parameter curves.
 
     Returns
     -------
@@ -540,7 +541,7 @@ def write_report(
 
         for experiment in experiments:
             figures[experiment] = figure_module.write_figures(
-                data, figures_dir, experiments=[experiment], alpha=alpha, ddof=ddof
+                data, figures_dir, experiments=[experiment], alpha=alpha, ddof=ddof, with_paper=with_paper
             )
 
     if fmt == "csv":

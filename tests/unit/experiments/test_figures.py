@@ -250,3 +250,31 @@ def test_write_figures_gives_a_method_one_style_in_every_figure(tmp_path, monkey
     for stem in ("table3_auc-vs-gamma_l", "table4_auc-vs-gamma_p"):
         for method, looks in method_lines(saved[stem]).items():
             assert looks[0][:2] == (everyone[method].color, everyone[method].marker)
+
+
+# --------------------------------------------------------------------------- the paper's points
+
+
+def test_the_paper_curve_is_drawn_dashed_in_the_method_style_over_its_whole_sweep():
+    from deepsad.experiments.paper_tables import paper_results
+
+    # ours on MNIST at gamma_l = 0 and .05 only; the paper ran 0, .01, .05, .1, .2
+    ours = results(("deepsad", "deepsvdd", "deepod-deepsad"))
+    ours = ours[(ours["dataset"] == "mnist") & ours["value"].isin([0.0, 0.05])]
+    figure = draw_parameter_curves(ours, "table3", with_paper=True)
+    (axes,) = figure.axes
+    lines = {line.get_gid(): line for line in axes.lines}
+    paper = paper_results("table3")
+    for method in ("deepsad", "deepsvdd"):
+        published = paper[(paper["dataset"] == "mnist") & (paper["method"] == method)].sort_values("value")
+        line = lines[f"{method} (paper)"]
+        assert line.get_linestyle() == "--" and line.get_color() == lines[method].get_color()
+        assert line.get_marker() == lines[method].get_marker() and line.get_markerfacecolor() == "none"
+        np.testing.assert_allclose(line.get_ydata(), published["auc_mean"])
+        assert lines[method].get_linestyle() == "-"
+    # the x axis holds the paper's values; ours sit at their own two positions
+    ticks = [label.get_text() for label in axes.get_xticklabels()]
+    assert ticks == ["0", "0.01", "0.05", "0.1", "0.2"]
+    np.testing.assert_array_equal(lines["deepsad"].get_xdata(), [0, 2])
+    assert "deepod-deepsad (paper)" not in lines  # a peer has no paper numbers
+    assert not any(gid.endswith("(paper)") for gid in method_lines(draw_parameter_curves(ours, "table3")))

@@ -371,6 +371,18 @@ def test_write_report_draws_and_links_figures(tmp_path):
                 in out.text.splitlines())
 
 
+@pytest.mark.parametrize("with_paper", [True, False])
+def test_the_reports_curves_show_the_paper_unless_told_not_to(tmp_path, with_paper):
+    out = write_report(_figure_results(), "md", tmp_path / "report.md", figures_dir=tmp_path / "figures",
+                       with_paper=with_paper)
+    svg = (tmp_path / "figures" / "table3_auc-vs-gamma_l.svg").read_text(encoding="utf-8")
+    # the SVG keeps each line's gid as an element id
+    for method in ("deepsad", "ocsvm", "ssad"):
+        assert (f'id="{method} (paper)"' in svg) is with_paper
+        assert f'id="{method}"' in svg
+    assert ("| paper |" in out.text) is with_paper
+
+
 def test_a_missing_matplotlib_gives_an_install_hint(monkeypatch, tmp_path):
     # None in sys.modules makes the import fail as if matplotlib were not installed
     for name in ("matplotlib", "matplotlib.figure", "matplotlib.backends", "matplotlib.backends.backend_agg"):
