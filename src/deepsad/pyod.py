@@ -142,10 +142,9 @@ class _PyODAdapter(BaseDetector):
     Subclasses set ``_estimator_class`` and ``__init__ = _passthrough_init(...)``.
     """
 
+    #: The wrapped deepsad estimator; its ``uses_semi_labels`` says whether ``y`` reaches it.
     _estimator_class: ClassVar[type]
-    #: whether the wrapped estimator learns from labeled anomalies
-    _uses_labels: ClassVar[bool] = True
-    #: whether it cannot train without at least one
+    #: whether it cannot train without at least one labeled anomaly
     _needs_labeled_anomalies: ClassVar[bool] = False
 
     def _estimator_params(self) -> dict[str, Any]:
@@ -182,7 +181,7 @@ class _PyODAdapter(BaseDetector):
             deepsad's own convention), and for every input the wrapped estimator refuses.
         """
         semi_labels = _semi_labels_from_pyod(y)
-        if not self._uses_labels:
+        if not self._estimator_class.uses_semi_labels:
             semi_labels = None
         elif self._needs_labeled_anomalies and (semi_labels is None or not np.any(semi_labels == -1)):
             raise InvalidInputError(
@@ -305,7 +304,6 @@ network, fixed centre, the soft-boundary objective, deepsad's tabular defaults).
     )
 
     _estimator_class = _DeepsadDeepSVDD
-    _uses_labels = False
     __init__ = _passthrough_init(_DeepsadDeepSVDD)
 
 
