@@ -143,8 +143,11 @@ def machine_info() -> dict[str, Any]:
     except AttributeError:
         affinity = None
     quota = _read("/sys/fs/cgroup/cpu.max").strip()
+    import torch  # the vector unit torch's CPU kernels use: AVX2 hosts run bfloat16 in slow fallbacks
+
     return {
         "cpu": cpu,
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "logical_cpus": os.cpu_count(),
         "cpus_available": affinity,
         "cgroup_cpu_max": quota or None,

@@ -7,6 +7,7 @@ who wants the per-network heuristic opts in with :func:`tuned_threads`
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
@@ -148,16 +149,41 @@ def check_precision(precision: Any) -> str:
     return precision
 
 
+class SlowBFloat16Warning(UserWarning):
+    """``precision="bfloat16"`` on a CPU without AVX-512: PyTorch's bfloat16 kernels fall
+    back to slow generic code there, several times slower than float32."""
+
+
+def cpu_runs_bfloat16_natively() -> bool:
+    """Whether this CPU runs bfloat16 products in oneDNN's vector kernels.
+
+    Those kernels need AVX-512 (fastest with its BF16 extension or AMX); PyTorch reports
+    the CPU's vector capability in :func:`torch.backends.cpu.get_cpu_capability`. On an
+    AVX2 CPU bfloat16 convolutions take a generic fallback instead.
+    """
+    return torch.backends.cpu.get_cpu_capability().startswith("AVX512")
+
+
 def training_autocast(precision: str, device: torch.device) -> Any:
     """The context a training step's forward pass and loss run in.
 
     ``"bfloat16"``: :func:`torch.autocast` to bfloat16 — matrix products and
     convolutions in bfloat16 (on CPUs with AMX / AVX-512 BF16 and on recent GPUs several
     times faster), weights, gradients and the optimizer state stay float32. Raises
-    :class:`InvalidInputError` on a CUDA device without bfloat16 support.
+    :class:`InvalidInputError` on a CUDA device without bfloat16 support, and warns
+    (:class:`SlowBFloat16Warning`) on a CPU without AVX-512, where bfloat16 is slower
+    than float32 (see :func:`cpu_runs_bfloat16_natively`).
     """
     if check_precision(precision) == "float32":
         return nullcontext()
     if device.type == "cuda" and not torch.cuda.is_bf16_supported():
         raise InvalidInputError(f"precision='bfloat16' needs a GPU with bfloat16 support; {device} has none")
+    if device.type == "cpu" and not cpu_runs_bfloat16_natively():
+        warnings.warn(
+            f"precision='bfloat16' on a CPU without AVX-512 (PyTorch reports "
+            f"{torch.backends.cpu.get_cpu_capability()}): bfloat16 runs in slow fallback kernels here, "
+            "usually several times slower than precision='float32'",
+            SlowBFloat16Warning,
+            stacklevel=2,
+        )
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)

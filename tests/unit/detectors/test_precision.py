@@ -12,9 +12,12 @@ from deepsad.data import load_images
 from deepsad.data.scenarios import sample_image_scenario
 from deepsad.errors import InvalidInputError
 from deepsad.experiments.runner import autoencoder_settings
-from deepsad.training import OptimizerConfig, train, training_autocast
+from deepsad.training import OptimizerConfig, SlowBFloat16Warning, train, training_autocast
 
 from helpers import require_file
+
+# this module trains in bfloat16 on whatever CPU runs the tests; the warning has its own tests
+pytestmark = pytest.mark.filterwarnings("ignore::deepsad.training.SlowBFloat16Warning")
 
 FAST = dict(pretrain=True, n_networks=1, epochs=3, pretrain_epochs=3, batch_size=64, lr_milestones=(2,), pretrain_lr_milestones=(2,), device="cpu")
 
@@ -112,3 +115,20 @@ def test_train_stacked_refuses_bfloat16():
     with pytest.raises(InvalidInputError, match="float32 only"):
         train_stacked(modules, lambda out, t, i: out.pow(2).mean(), [(torch.ones(4, 2),)] * 2, 4, config,
                       generators=[torch.Generator(), torch.Generator()], device=torch.device("cpu"))
+
+
+@pytest.mark.parametrize("capability, warns", [("AVX2", True), ("DEFAULT", True), ("AVX512", False)])
+def test_bfloat16_on_a_cpu_without_avx512_warns_that_it_is_slow(monkeypatch, capability, warns):
+    import warnings
+
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with training_autocast("bfloat16", torch.device("cpu")):
+            pass
+        with training_autocast("float32", torch.device("cpu")):  # float32 never warns
+            pass
+    slow = [w for w in caught if issubclass(w.category, SlowBFloat16Warning)]
+    assert len(slow) == int(warns)
+    if warns:
+        assert capability in str(slow[0].message) and "precision='float32'" in str(slow[0].message)
