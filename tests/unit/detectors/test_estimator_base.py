@@ -6,6 +6,7 @@ import numpy as np
 
 from deepsad.baselines import CAE, DevNet, Hybrid, IsolationForestDetector, KDEDetector, OCSVM, SSAD, SSDGM
 from deepsad.baselines import SupervisedClassifier
+from deepsad.detectors import DeepSAD, DeepSVDD
 from deepsad.data.preprocessing import Standardizer, feature_mean_and_scale, standardize_features
 from deepsad.detectors.estimator_base import BaseDetector
 
@@ -13,6 +14,27 @@ from deepsad.detectors.estimator_base import BaseDetector
 def test_every_baseline_derives_from_the_one_base():
     for cls in (OCSVM, IsolationForestDetector, KDEDetector, SSAD, CAE, SupervisedClassifier, SSDGM, DevNet, Hybrid):
         assert issubclass(cls, BaseDetector), cls
+
+
+def test_the_deep_detectors_derive_from_it_too():
+    for cls in (DeepSAD, DeepSVDD):
+        assert issubclass(cls, BaseDetector) and cls.fitted_attribute == "network_", cls
+        # one copy of each: scoring, standardizer and saved state come from the base
+        for name in ("anomaly_score", "_fit_standardizer", "_standardized", "save", "_export_state", "_import_state"):
+            assert getattr(cls, name) is getattr(BaseDetector, name), (cls, name)
+    assert DeepSAD.uses_semi_labels and not DeepSVDD.uses_semi_labels
+
+
+def test_a_deep_detector_saves_the_common_state_and_its_own():
+    X = np.random.default_rng(2).normal(size=(40, 3)).astype(np.float32)
+    svdd = DeepSVDD(epochs=1, n_networks=1, standardize=True, device="cpu", random_state=0).fit(X)
+    assert svdd.scaler_mean_.dtype == np.float32
+    arrays, meta = svdd._export_state()
+    assert {"scaler_mean", "scaler_scale", "center"} <= set(arrays) and any(k.startswith("network.") for k in arrays)
+    assert {"input_shape", "threshold", "n_labeled_anomaly", "spec", "loss_history", "radius"} <= set(meta)
+    fresh = DeepSVDD(**svdd.get_params())
+    fresh._import_state(arrays, meta)
+    np.testing.assert_array_equal(fresh.anomaly_score(X), svdd.anomaly_score(X))
 
 
 def test_one_standardizing_step_in_both_precisions():
